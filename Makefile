@@ -1,0 +1,43 @@
+# The single entry point: `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch this project is developed and tested with.
+TORCH_PIN ?= torch==2.13.0
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help setup system-deps lab test test-fast notebooks check-notebooks grade bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv with everything the course and its tests need
+
+system-deps:  ## install bubblewrap (grading sandbox) when apt-get is available and we are root
+	@bash .ci/system-deps
+
+lab: setup  ## open the course in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup system-deps  ## run the whole test suite
+	GPT2COURSE_FAST=1 $(PY) -m pytest -n 2 -q
+
+notebooks: setup  ## regenerate notebooks/ from solutions/ with nbgrader
+	$(PY) -m grader build
+
+check-notebooks: setup  ## fail when notebooks/ is stale
+	$(PY) -m grader build --check
+
+grade: setup  ## grade one notebook: make grade NB=notebooks/00_welcome.ipynb
+	$(PY) -m grader check $(NB)
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache build *.egg-info

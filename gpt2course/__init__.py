@@ -1,0 +1,16 @@
+"""gpt2course: what the course notebooks share.
+
+- ``gpt2course.data``: the shipped data files (verified by SHA-256) and train/val splits.
+- ``gpt2course.tokenizer``: GPT-2's tiktoken encoding, built offline from ``data/gpt2``.
+- ``gpt2course.reference``: the finished version of every exercise, under the exercise's name.
+- ``gpt2course.checks``: the checks that the notebooks' test cells run on a learner's code.
+- ``gpt2course.env``: fast mode and device selection.
+- ``gpt2course.viz``: plots used by the notebooks.
+"""
+
+__version__ = "0.1.0"
+
+# The public repository the notebooks' Colab badges and setup cells point at.
+REPO_OWNER = "gpt2-from-scratch"
+REPO_NAME = "gpt2-course"
+REPO_URL = f"https://github.com/{REPO_OWNER}/{REPO_NAME}"

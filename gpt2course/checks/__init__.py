@@ -1,0 +1,17 @@
+"""Checks that the notebooks' test cells run on a learner's code.
+
+Usage in a test cell::
+
+    from gpt2course.checks import check
+    check("softmax", softmax)                # visible cases
+    check("softmax", softmax, hidden=True)   # other shapes and values (hidden test cells)
+
+A failure raises ``CheckFailed`` (an AssertionError) whose message says what is probably wrong.
+"""
+
+from . import batches, bpe, softmax  # noqa: F401  (importing registers the checks)
+from .core import REGISTRY, Case, CheckFailed, build_cases, run_check
+
+check = run_check
+
+__all__ = ["check", "run_check", "build_cases", "CheckFailed", "Case", "REGISTRY"]

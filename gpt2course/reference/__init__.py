@@ -1,0 +1,16 @@
+"""The finished version of every exercise, under the exercise's own name.
+
+Later notebooks import earlier pieces from here, so a learner stuck on one notebook can still
+do the next. Each function here is the same code as the solution cell of its notebook in
+``solutions/`` (the test suite proves they are identical).
+"""
+
+from .batches import get_batch
+from .bpe import decode, encode, get_pair_counts, merge, train_bpe
+from .softmax import softmax
+
+__all__ = [
+    "softmax",
+    "get_pair_counts", "merge", "train_bpe", "encode", "decode",
+    "get_batch",
+]

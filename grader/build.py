@@ -1,0 +1,77 @@
+"""Learner notebooks are generated, never edited: nbgrader's generate_assignment makes them.
+
+The build copies solutions/ into a throw-away nbgrader course folder, runs
+``nbgrader generate_assignment`` there (no gradebook), and takes the release: answer cells
+stubbed, hidden tests removed, outputs cleared. nbgrader's output is deterministic, so
+``--check`` is a byte comparison with notebooks/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .paths import NOTEBOOKS, SOLUTIONS, solution_notebooks
+
+ASSIGNMENT = "gpt2course"
+
+NBGRADER_CONFIG = """\
+c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearOutput.enabled = True
+"""
+
+
+def release(dest: Path) -> list[Path]:
+    """Generate the learner notebooks of every solutions/ notebook into ``dest``."""
+    sources = solution_notebooks()
+    if not sources:
+        raise SystemExit(f"no notebooks in {SOLUTIONS}")
+    with tempfile.TemporaryDirectory(prefix="nbgrader-build-") as root:
+        course = Path(root)
+        (course / "source" / ASSIGNMENT).mkdir(parents=True)
+        for nb in sources:
+            shutil.copy(nb, course / "source" / ASSIGNMENT / nb.name)
+        (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course)))
+        env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        proc = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force", "--no-db"],
+            cwd=course, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit("nbgrader generate_assignment failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for nb in sources:
+            out = course / "release" / ASSIGNMENT / nb.name
+            shutil.copy(out, dest / nb.name)
+            written.append(dest / nb.name)
+        return written
+
+
+def stale_notebooks() -> list[str]:
+    """Names of notebooks/ files that differ from a fresh build (or are missing or extra)."""
+    with tempfile.TemporaryDirectory(prefix="nb-check-") as tmp:
+        fresh = {p.name: p.read_bytes() for p in release(Path(tmp))}
+    current = {p.name: p.read_bytes() for p in NOTEBOOKS.glob("*.ipynb")}
+    return sorted(name for name in fresh.keys() | current.keys() if fresh.get(name) != current.get(name))
+
+
+def build_notebooks(check: bool = False) -> int:
+    if check:
+        stale = stale_notebooks()
+        if stale:
+            print("notebooks/ is stale (run `make notebooks`): " + ", ".join(stale), file=sys.stderr)
+            return 1
+        print("notebooks/ is up to date")
+        return 0
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        path.unlink()
+    for path in release(NOTEBOOKS):
+        print(f"wrote {path.relative_to(NOTEBOOKS.parent)}")
+    return 0

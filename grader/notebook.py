@@ -1,0 +1,100 @@
+"""Reading notebooks defensively and reading nbgrader's cell metadata."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from .paths import SOLUTIONS, solution_notebooks
+
+# Larger files are not notebooks a learner wrote: refuse before parsing.
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
+class UngradableNotebook(Exception):
+    """The file cannot be graded; the message is one line saying why."""
+
+
+def read_notebook(path: str | Path) -> NotebookNode:
+    """Parse ``path`` as a notebook (any nbformat 4 minor version), or raise UngradableNotebook."""
+    path = Path(path)
+    if not path.is_file():
+        raise UngradableNotebook(f"{path}: no such file")
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise UngradableNotebook(f"{path}: {path.stat().st_size} bytes is too large for a notebook")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UngradableNotebook(f"{path}: not a notebook (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise UngradableNotebook(f"{path}: not a notebook (corrupt JSON: {exc.msg} at line "
+                                 f"{exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise UngradableNotebook(f"{path}: not a notebook (no list of cells)")
+    if data.get("nbformat") != 4:
+        raise UngradableNotebook(f"{path}: unsupported notebook format {data.get('nbformat')!r} "
+                                 "(expected 4)")
+    try:
+        nb = nbformat.from_dict(data)
+        for cell in nb.cells:
+            cell.setdefault("metadata", {})
+            if isinstance(cell.get("source"), list):
+                cell["source"] = "".join(cell["source"])
+            if not isinstance(cell.get("source", ""), str) or "cell_type" not in cell:
+                raise ValueError("a cell without text source or type")
+    except Exception as exc:  # noqa: BLE001 - any malformation is the same verdict
+        raise UngradableNotebook(f"{path}: not a notebook ({exc})") from None
+    return nb
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def grade_id(cell) -> str | None:
+    value = nbgrader_meta(cell).get("grade_id")
+    return value if isinstance(value, str) else None
+
+
+def is_answer_cell(cell) -> bool:
+    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_test_cell(cell) -> bool:
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def points(cell) -> float:
+    try:
+        return float(nbgrader_meta(cell).get("points", 0) or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+_NUMBER = re.compile(r"(\d\d)_")
+
+
+def find_source(path: str | Path) -> Path:
+    """The solutions/ notebook that ``path`` is a copy of, by its "NN_" number.
+
+    Learners' downloads get renamed ("Copy of 03_attention.ipynb", "03_attention (1).ipynb"),
+    so the number decides, not the whole name.
+    """
+    name = Path(path).name
+    exact = SOLUTIONS / name
+    if exact.is_file():
+        return exact
+    match = _NUMBER.search(name)
+    if match:
+        candidates = [p for p in solution_notebooks() if p.name.startswith(match.group(1) + "_")]
+        if len(candidates) == 1:
+            return candidates[0]
+    known = ", ".join(p.name for p in solution_notebooks())
+    raise UngradableNotebook(f"{name}: unknown notebook (expected one of: {known})")

@@ -1,0 +1,163 @@
+"""Notebook 00's exercise, softmax(x, dim=-1): learner mistakes and valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``F`` (torch.nn.functional) and ``math``.
+"""
+
+from textwrap import dedent as _dedent
+
+NOTEBOOK = "00_welcome.ipynb"
+
+WRONG = {
+    "softmax": {
+        # Normalises over the first axis whatever `dim` says.
+        "dim0_hardcoded": """
+            import torch
+
+            def softmax(x, dim=-1):
+                shifted = x - x.amax(dim=0, keepdim=True)
+                exps = shifted.exp()
+                return exps / exps.sum(dim=0, keepdim=True)
+            """,
+        # Accepts `dim` but always works over the last axis.
+        "ignores_dim": """
+            import torch
+
+            def softmax(x, dim=-1):
+                shifted = x - x.amax(dim=-1, keepdim=True)
+                exps = torch.exp(shifted)
+                return exps / exps.sum(dim=-1, keepdim=True)
+            """,
+        # The textbook formula: exp overflows float32 above ~88 (inf / inf = NaN).
+        "no_max_subtraction": """
+            import torch
+
+            def softmax(x, dim=-1):
+                exps = torch.exp(x)
+                return exps / exps.sum(dim=dim, keepdim=True)
+            """,
+        # Shifts by the max of the whole tensor: rows far below it underflow to 0 / 0.
+        "global_max": """
+            import torch
+
+            def softmax(x, dim=-1):
+                exps = torch.exp(x - x.max())
+                return exps / exps.sum(dim=dim, keepdim=True)
+            """,
+        # Sum without keepdim: broadcasts against the wrong axis (or fails to broadcast).
+        "sum_without_keepdim": """
+            import torch
+
+            def softmax(x, dim=-1):
+                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
+                return exps / exps.sum(dim=dim)
+            """,
+        # Divides by the sum over every element instead of along `dim`.
+        "normalise_over_all_elements": """
+            import torch
+
+            def softmax(x, dim=-1):
+                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
+                return exps / exps.sum()
+            """,
+        # Right values, but shifts the caller's tensor in place.
+        "inplace_subtract_max": """
+            import torch
+
+            def softmax(x, dim=-1):
+                x -= x.amax(dim=dim, keepdim=True)
+                exps = x.exp()
+                return exps / exps.sum(dim=dim, keepdim=True)
+            """,
+        # Computes in float64 "for accuracy" and forgets to cast back.
+        "returns_float64": """
+            import torch
+
+            def softmax(x, dim=-1):
+                x = x.double()
+                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
+                return exps / exps.sum(dim=dim, keepdim=True)
+            """,
+        # Log-softmax: the logsumexp trick without the final exp.
+        "log_softmax": """
+            import torch
+
+            def softmax(x, dim=-1):
+                return x - torch.logsumexp(x, dim=dim, keepdim=True)
+            """,
+        # Uses `dim` in the sum but takes the max over the last axis: the shift is no longer
+        # constant along `dim`, so the result is wrong whenever dim is not the last axis.
+        "max_ignores_dim": """
+            import torch
+
+            def softmax(x, dim=-1):
+                exps = torch.exp(x - x.max(dim=-1, keepdim=True).values)
+                return exps / exps.sum(dim=dim, keepdim=True)
+            """,
+    },
+}
+
+VALID = {
+    "softmax": {
+        # exp(x - logsumexp(x)).
+        "logsumexp": """
+            import torch
+
+            def softmax(x, dim=-1):
+                return torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True))
+            """,
+        "torch_softmax": """
+            import torch
+
+            def softmax(x, dim=-1):
+                return torch.softmax(x, dim=dim)
+            """,
+        "functional_softmax": """
+            import torch.nn.functional as F
+
+            def softmax(x, dim=-1):
+                return F.softmax(x, dim=dim)
+            """,
+        # torch.max(...) returns (values, indices).
+        "torch_max_values": """
+            import torch
+
+            def softmax(x, dim=-1):
+                m = torch.max(x, dim=dim, keepdim=True).values
+                e = torch.exp(x - m)
+                return e / torch.sum(e, dim=dim, keepdim=True)
+            """,
+        # Works in float64, then returns the input's dtype.
+        "float64_then_cast_back": """
+            import torch
+
+            def softmax(x, dim=-1):
+                z = x.to(torch.float64)
+                z = z - z.amax(dim=dim, keepdim=True)
+                p = z.exp() / z.exp().sum(dim=dim, keepdim=True)
+                return p.to(x.dtype)
+            """,
+        # Moves `dim` last, works on the last axis, moves it back.
+        "movedim_last_axis": """
+            import torch
+
+            def softmax(x, dim=-1):
+                z = x.movedim(dim, -1)
+                z = z - z.max(-1, keepdim=True)[0]
+                e = z.exp()
+                return (e / e.sum(-1, keepdim=True)).movedim(-1, dim)
+            """,
+    },
+}
+
+UNCAUGHT: dict = {}
+
+VALID_FAILING: dict = {}
+
+
+def _tidy(catalogue: dict) -> dict:
+    return {exercise: {name: _dedent(source).strip() + "\n" for name, source in entries.items()}
+            for exercise, entries in catalogue.items()}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))
