@@ -9,8 +9,13 @@ from pathlib import Path
 from .data import DataFileError, verified_path
 
 ENDOFTEXT = "<|endoftext|>"
-# The pre-tokenisation pattern of GPT-2 (the same one tiktoken's "gpt2" encoding uses).
-GPT2_PATTERN = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+def _gpt2_pattern() -> str:
+    """GPT-2's pre-tokenisation regex, as the installed tiktoken spells it for its "gpt2" encoding."""
+    try:
+        from tiktoken_ext.openai_public import r50k_pat_str
+        return r50k_pat_str
+    except ImportError:  # older tiktoken: the pattern from GPT-2's encoder.py
+        return r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -54,7 +59,7 @@ def _cached_encoding(root: str | None):
     return tiktoken.Encoding(
         name="gpt2",
         explicit_n_vocab=50257,
-        pat_str=GPT2_PATTERN,
+        pat_str=_gpt2_pattern(),
         mergeable_ranks=ranks,
         special_tokens={ENDOFTEXT: 50256},
     )

@@ -13,6 +13,11 @@ def _window_starts(data: np.ndarray, rows: np.ndarray, block_size: int) -> list[
     return [set(np.flatnonzero((windows == row).all(axis=1)).tolist()) for row in rows]
 
 
+def _consecutive(starts: list[int], n: int) -> bool:
+    steps = {(b - a) % n for a, b in zip(starts, starts[1:])}
+    return len(steps) == 1 and steps.pop() in (0, 1, n - 1)
+
+
 def _require_pair(output, batch_size, block_size, data_dtype):
     import torch
 
@@ -52,6 +57,10 @@ def _windows_case(label, data_np, block_size, batch_size, seed):
                                       "the right, data[s + 1 : s + 1 + block_size]")
                 raise CheckFailed(f"row {row} of y is not x shifted by one token: y should be "
                                   "data[s + 1 : s + 1 + block_size] for the same start s as x")
+        starts = [min(sx) for sx in starts_x]
+        if batch_size >= 4 and len(data_np) > 4 * batch_size and _consecutive(starts, len(data_np)):
+            raise CheckFailed(f"the windows start at consecutive positions {starts[:5]}...: draw "
+                              "an independent random start for every row")
     return Case(label=label, args=(data,), verify=verify, call=call)
 
 
@@ -128,6 +137,8 @@ def batch_cases(rng, hidden):
         return [
             _windows_case("random tokens, block_size=8, batch_size=4",
                           rng.integers(0, 50257, size=300), 8, 4, seed),
+        _windows_case("random tokens, block_size=3, batch_size=12",
+                      rng.integers(0, 50257, size=500), 3, 12, seed + 3),
             _generator_case("the same generator seed twice", 1000, 16, 8, seed),
             _coverage_case("data only 3 tokens longer than block_size", 5, 3, 64, seed),
             _no_generator_case("no generator given", 50, 4, 2),

@@ -221,6 +221,7 @@ def train_cases(rng, hidden):
             _train_case("vocab_size=256 (no merges)", "hello world", 256),
             _train_case("a short text, vocab_size=270", "hello hello hello world, hello there " * 3, 270),
             _train_case("non-ASCII text", random_text(rng, 60), 290),
+            _train_case("a text that runs out of pairs", "abab", 270),
         ]
     return [
         _train_case("a longer text, vocab_size=330", random_text(rng, 250), 330),
@@ -266,6 +267,7 @@ def encode_cases(rng, hidden):
             _encode_case("an empty string", "", merges),
             _encode_case("one character", "a", merges),
             _encode_case("characters never seen in training", "Zebras \u00bfqu\u00e9? \u2603", merges),
+            _encode_case("a word repeated", "the lord, the lord, my lord ", merges),
         ]
     return [
         _encode_case("a slice of the training text", text[17:160], merges),
@@ -292,7 +294,11 @@ def _decode_case(label, ids, merges):
         if not isinstance(output, str):
             raise CheckFailed(f"should return a str, got {type(output).__name__}")
         if output != expected:
-            raise CheckFailed(f"got {output[:40]!r}, expected {expected[:40]!r}")
+            at = next((i for i, (a, b) in enumerate(zip(output, expected)) if a != b),
+                      min(len(output), len(expected)))
+            raise CheckFailed(f"the text differs from character {at} on: got "
+                              f"{output[max(0, at - 10):at + 30]!r}, expected "
+                              f"{expected[max(0, at - 10):at + 30]!r}")
     return Case(label=label, args=(list(ids), merges), verify=verify, call=call)
 
 

@@ -31,10 +31,12 @@ def _verify(x_np: np.ndarray, dim: int, call_dim_given: bool):
             return
         large = np.nanmax(np.abs(x_np[np.isfinite(x_np)])) > 80
         if not np.all(np.isfinite(got)):
-            if large:
+            spread = np.ptp(np.max(np.where(np.isfinite(x_np), x_np, -np.inf), axis=dim))
+            if large or spread > 80:
                 raise CheckFailed(
-                    "the output has inf or NaN for large inputs: exp overflows float32 above "
-                    "about 88. Subtract the maximum along `dim` before exponentiating.")
+                    "the output has inf or NaN: exp overflows float32 above about 88 and "
+                    "underflows to 0 below about -103. Subtract the maximum along `dim` (one per "
+                    "row, with keepdim=True), not the maximum of the whole tensor.")
             if np.isneginf(x_np).any():
                 raise CheckFailed(
                     "the output has NaN where the input has -inf (masked positions should get "
@@ -82,6 +84,7 @@ def softmax_cases(rng: np.random.Generator, hidden: bool) -> list[Case]:
             _case("a (3, 4, 6) input, dim=1", rng.normal(size=(3, 4, 6)), dim=1),
             _case("large inputs near 1000", rng.normal(size=(2, 7)) * 10 + 1000),
             _case("-inf entries (a causal mask)", _masked(rng, 4)),
+            _case("rows on very different scales", rng.normal(size=(3, 5)) + np.array([[0.0], [150.0], [-150.0]])),
             _case("a single element", rng.normal(size=(1, 1))),
             _case("dim=0", rng.normal(size=(4, 3)) * 3, dim=0),
         ]

@@ -214,6 +214,20 @@ WRONG = {
                     merges[pair] = new_id
                 return merges
             """,
+        # Stores the merges the other way round, {new_id: pair}, like a vocabulary.
+        "inverted_dict": """
+            def train_bpe(text, vocab_size):
+                ids = list(text.encode("utf-8"))
+                merges = {}
+                for new_id in range(256, vocab_size):
+                    counts = get_pair_counts(ids)
+                    if not counts:
+                        break
+                    pair = max(counts, key=counts.get)
+                    ids = merge(ids, pair, new_id)
+                    merges[new_id] = pair
+                return merges
+            """,
         # No stop when the text runs out of pairs: max() of an empty dict raises ValueError.
         "crashes_when_pairs_run_out": """
             def train_bpe(text, vocab_size):
@@ -332,6 +346,18 @@ WRONG = {
             """,
     },
     "get_batch": {
+        # One random start, then consecutive windows that wrap around the valid range: every
+        # window alone is uniformly random, but the rows of a batch are not independent draws.
+        "consecutive_windows_wrapping": """
+            import torch
+
+            def get_batch(data, block_size, batch_size, generator=None):
+                n = len(data) - block_size
+                s = torch.randint(n, (1,), generator=generator)
+                starts = (s + torch.arange(batch_size)) % n
+                offsets = torch.arange(block_size)
+                return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
+            """,
         # randint's upper bound is already exclusive: the last valid start is never drawn.
         "never_picks_last_start": """
             import torch
@@ -427,18 +453,6 @@ WRONG = {
                 x = data[s:s + block_size].repeat(batch_size, 1)
                 y = data[s + 1:s + 1 + block_size].repeat(batch_size, 1)
                 return x, y
-            """,
-        # One random start, then consecutive windows that wrap around the valid range: every
-        # window alone is uniformly random, but the rows of a batch are not independent draws.
-        "consecutive_windows_wrapping": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                n = len(data) - block_size
-                s = torch.randint(n, (1,), generator=generator)
-                starts = (s + torch.arange(batch_size)) % n
-                offsets = torch.arange(block_size)
-                return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
             """,
     },
 }
@@ -649,6 +663,16 @@ VALID = {
                 ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
                 chunk = data[ix.unsqueeze(1) + torch.arange(block_size + 1)]
                 return chunk[:, :-1], chunk[:, 1:]
+            """,
+        # Uniform starts drawn with multinomial (with replacement) from the same generator.
+        "multinomial_starts": """
+            import torch
+
+            def get_batch(data, block_size, batch_size, generator=None):
+                weights = torch.ones(len(data) - block_size)
+                starts = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+                idx = starts[:, None] + torch.arange(block_size)
+                return data[idx], data[idx + 1]
             """,
         "unfold_windows": """
             import torch

@@ -1,0 +1,63 @@
+"""Shared helpers of the test suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+NOTEBOOKS = REPO / "notebooks"
+NOTEBOOK_NAMES = sorted(p.name for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def answer_cells(nb) -> dict[str, str]:
+    return {nbgrader(c)["grade_id"]: c.source for c in nb.cells if nbgrader(c).get("solution")}
+
+
+def test_cells(nb) -> dict[str, float]:
+    return {nbgrader(c)["grade_id"]: nbgrader(c).get("points", 0) for c in nb.cells
+            if nbgrader(c).get("grade") and not nbgrader(c).get("solution")}
+
+
+def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:
+    """The learner notebook ``name`` with the given answer cells filled in, the others solved.
+
+    Answer cells not named in ``answers`` get the solution's code, so a test changes one
+    exercise at a time.
+    """
+    learner = nbformat.read(NOTEBOOKS / name, as_version=4)
+    solved = answer_cells(nbformat.read(SOLUTIONS / name, as_version=4))
+    for cell in learner.cells:
+        gid = nbgrader(cell).get("grade_id")
+        if nbgrader(cell).get("solution"):
+            cell.source = answers.get(gid, solved[gid])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(learner, dest)
+    return dest
+
+
+def grade_json(path: Path, *extra: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "--json", *extra],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def exercise_scores(result: dict) -> dict[str, tuple[float, float]]:
+    """grade_id of each test cell -> (score, max_score)."""
+    return {c["grade_id"]: (c["score"], c["max_score"]) for c in result["cells"]}
+
+
+@pytest.fixture(params=NOTEBOOK_NAMES)
+def notebook_name(request):
+    return request.param

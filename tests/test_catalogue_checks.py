@@ -1,0 +1,178 @@
+"""Walk tests/catalogue: every realistic mistake must lose points, every valid answer must pass.
+
+Each catalogue entry is the source of a learner's answer cell. It is exec'd in a fresh namespace
+holding what the notebook would already hold (``torch``, ``F``, ``math`` and the solution
+``get_pair_counts`` and ``merge``), and the function it defines is run through the visible and
+the hidden checks of its exercise.
+
+The outcome of both runs is computed at collection time and written into the test id (for
+example ``nb00-softmax-wrong-global_max-visible=CheckFailed-hidden=CheckFailed``), so a report
+shows whether a mistake is caught by a helpful ``CheckFailed`` or only by some other exception
+(which also loses the learner the points, but says less). The global torch RNG is seeded around
+each run, so the outcomes (and the ids, which pytest-xdist workers must agree on) are
+deterministic.
+
+Entries listed under ``UNCAUGHT`` (wrong answers the checks do not catch yet) and
+``VALID_FAILING`` (valid answers the checks reject) are skipped with a reason; once the checks
+are fixed, those tests fail and ask for the entry to be moved back to ``WRONG`` / ``VALID``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import pathlib
+from types import ModuleType
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gpt2course import reference
+from gpt2course.checks import REGISTRY, CheckFailed, check
+
+CATALOGUE_DIR = pathlib.Path(__file__).parent / "catalogue"
+
+# The graded exercises of every notebook the catalogue covers.
+NOTEBOOK_EXERCISES = {
+    "00_welcome.ipynb": ("softmax",),
+    "01_tokens_and_data.ipynb": ("get_pair_counts", "merge", "train_bpe", "encode", "decode",
+                                 "get_batch"),
+}
+
+# Minimum number of entries per exercise (WRONG, VALID).
+MINIMUM = {"softmax": (5, 3), "get_batch": (5, 2)}
+DEFAULT_MINIMUM = (3, 2)
+
+KINDS = {  # kind -> (catalogue dict, expectation)
+    "wrong": ("WRONG", "caught"),
+    "valid": ("VALID", "passes"),
+    "uncaught": ("UNCAUGHT", "known-uncaught"),
+    "valid_failing": ("VALID_FAILING", "known-failing"),
+}
+
+PASS = "pass"
+
+
+def _load(path: pathlib.Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_catalogue_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MODULES = {path.stem: _load(path) for path in sorted(CATALOGUE_DIR.glob("nb*.py"))}
+
+
+def build(exercise: str, entry: str, source: str):
+    """The function an answer cell defines, exec'd in a notebook-like namespace."""
+    namespace = {
+        "__name__": "__catalogue__",
+        "torch": torch,
+        "F": F,
+        "math": math,
+        "get_pair_counts": reference.get_pair_counts,
+        "merge": reference.merge,
+    }
+    code = compile(source, f"<catalogue {exercise}/{entry}>", "exec")
+    exec(code, namespace)
+    fn = namespace.get(exercise)
+    if not callable(fn):
+        raise LookupError(f"catalogue entry {exercise}/{entry} does not define {exercise}()")
+    return fn
+
+
+def run_checks(exercise: str, fn) -> dict[str, str]:
+    """{"visible": outcome, "hidden": outcome}; outcome is "pass" or the exception's class name."""
+    outcomes = {}
+    for phase, hidden in (("visible", False), ("hidden", True)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            try:
+                check(exercise, fn, hidden=hidden, quiet=True)
+            except CheckFailed:
+                outcomes[phase] = "CheckFailed"
+            except Exception as exc:  # noqa: BLE001 - any exception loses the learner the points
+                outcomes[phase] = type(exc).__name__
+            else:
+                outcomes[phase] = PASS
+    return outcomes
+
+
+def _outcome(exercise: str, entry: str, source: str) -> dict[str, str] | str:
+    try:
+        fn = build(exercise, entry, source)
+    except Exception as exc:  # noqa: BLE001 - reported by the test itself
+        return f"build-error={type(exc).__name__}"
+    return run_checks(exercise, fn)
+
+
+def _describe(outcome: dict[str, str] | str) -> str:
+    if isinstance(outcome, str):
+        return outcome
+    return "-".join(f"{phase}={result}" for phase, result in outcome.items())
+
+
+def _params():
+    params = []
+    for stem, module in MODULES.items():
+        short = stem.split("_", 1)[0]
+        for kind, (attribute, _) in KINDS.items():
+            for exercise, entries in getattr(module, attribute, {}).items():
+                for entry, source in entries.items():
+                    outcome = _outcome(exercise, entry, source)
+                    params.append(pytest.param(
+                        kind, exercise, entry, source, outcome,
+                        id=f"{short}-{exercise}-{kind}-{entry}-{_describe(outcome)}"))
+    return params
+
+
+@pytest.mark.parametrize("kind, exercise, entry, source, outcome", _params())
+def test_catalogue_entry(kind, exercise, entry, source, outcome):
+    if isinstance(outcome, str):  # the source itself is broken: show why
+        build(exercise, entry, source)
+        pytest.fail(f"{exercise}/{entry}: {outcome}")
+    caught = any(result != PASS for result in outcome.values())
+    summary = _describe(outcome)
+    if kind == "wrong":
+        assert caught, (f"the wrong answer {exercise}/{entry} passes both the visible and the "
+                        "hidden checks; if the checks cannot catch it yet, move it to UNCAUGHT")
+    elif kind == "valid":
+        assert not caught, (f"the valid answer {exercise}/{entry} is rejected ({summary}); if "
+                            "the checks are at fault, move it to VALID_FAILING")
+    elif kind == "uncaught":
+        assert not caught, (f"{exercise}/{entry} is now caught ({summary}): move it from "
+                            "UNCAUGHT to WRONG")
+        pytest.skip(f"known gap: the checks do not catch the wrong answer {exercise}/{entry}")
+    else:
+        assert caught, (f"{exercise}/{entry} now passes the checks: move it from VALID_FAILING "
+                        "to VALID")
+        pytest.skip(f"known gap: the checks reject the valid answer {exercise}/{entry} ({summary})")
+
+
+@pytest.mark.parametrize("stem", sorted(MODULES))
+def test_catalogue_covers_every_exercise(stem):
+    module = MODULES[stem]
+    assert module.NOTEBOOK in NOTEBOOK_EXERCISES, f"{stem}: unknown notebook {module.NOTEBOOK!r}"
+    assert stem.startswith("nb" + module.NOTEBOOK[:2]), f"{stem} does not match {module.NOTEBOOK}"
+    exercises = set(NOTEBOOK_EXERCISES[module.NOTEBOOK])
+    assert set(module.WRONG) == exercises, f"{stem}.WRONG covers {sorted(module.WRONG)}"
+    assert set(module.VALID) == exercises, f"{stem}.VALID covers {sorted(module.VALID)}"
+    for attribute in ("UNCAUGHT", "VALID_FAILING"):
+        extra = set(getattr(module, attribute, {})) - exercises
+        assert not extra, f"{stem}.{attribute} names exercises of another notebook: {extra}"
+    for exercise in exercises:
+        assert exercise in REGISTRY, f"no checks registered for {exercise}"
+        want_wrong, want_valid = MINIMUM.get(exercise, DEFAULT_MINIMUM)
+        assert len(module.WRONG[exercise]) >= want_wrong, f"too few WRONG entries for {exercise}"
+        assert len(module.VALID[exercise]) >= want_valid, f"too few VALID entries for {exercise}"
+        # An entry name means one thing: no name in both a list and its "known gap" list.
+        for listed, gap in (("WRONG", "UNCAUGHT"), ("VALID", "VALID_FAILING")):
+            both = (set(getattr(module, listed).get(exercise, {}))
+                    & set(getattr(module, gap, {}).get(exercise, {})))
+            assert not both, f"{stem}: {exercise} entries in both {listed} and {gap}: {both}"
+
+
+def test_every_notebook_has_a_catalogue():
+    notebooks = {module.NOTEBOOK for module in MODULES.values()}
+    assert notebooks == set(NOTEBOOK_EXERCISES)

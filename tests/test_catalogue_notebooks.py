@@ -1,0 +1,61 @@
+"""The catalogue of wrong implementations, graded through the real pipeline.
+
+Round k puts the k-th wrong entry of every exercise into one notebook (other answers solved)
+and grades it with `python -m grader check`: every exercise given a wrong entry must lose
+points. Valid variants, all at once, must keep full marks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import textwrap
+
+import pytest
+
+from conftest import exercise_scores, filled_notebook, grade_json
+
+MODULES = ["nb00_welcome", "nb01_tokens_and_data"]
+
+
+def _catalogue(module_name):
+    return importlib.import_module(f"catalogue.{module_name}")
+
+
+def _rounds(module_name):
+    wrong = _catalogue(module_name).WRONG
+    depth = max(len(entries) for entries in wrong.values())
+    for k in range(depth):
+        yield k, {ex: list(entries.items())[k] for ex, entries in wrong.items() if k < len(entries)}
+
+
+ROUNDS = [(m, k) for m in MODULES for k, _ in _rounds(m)]
+
+
+def _lost(scores, exercise):
+    cells = [v for gid, v in scores.items()
+             if gid == f"test_{exercise}" or gid.startswith(f"test_{exercise}_hidden")]
+    assert cells, f"no test cells for {exercise}"
+    return sum(s for s, _ in cells) < sum(m for _, m in cells)
+
+
+@pytest.mark.parametrize("module_name, k", ROUNDS, ids=[f"{m}-round{k}" for m, k in ROUNDS])
+def test_wrong_implementations_lose_points(module_name, k, tmp_path):
+    entries = dict(_rounds(module_name))[k]
+    catalogue = _catalogue(module_name)
+    answers = {ex: textwrap.dedent(src).strip() for ex, (_, src) in entries.items()}
+    path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
+    scores = exercise_scores(grade_json(path))
+    kept = [f"{ex}/{name}" for ex, (name, _) in entries.items() if not _lost(scores, ex)]
+    assert not kept, f"wrong implementations kept full marks: {kept}"
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_valid_variants_keep_full_marks(module_name, tmp_path):
+    catalogue = _catalogue(module_name)
+    depth = max(len(v) for v in catalogue.VALID.values())
+    for k in range(depth):
+        answers = {ex: textwrap.dedent(list(entries.values())[k]).strip()
+                   for ex, entries in catalogue.VALID.items() if k < len(entries)}
+        path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / f"r{k}" / catalogue.NOTEBOOK)
+        result = grade_json(path)
+        assert result["score"] == result["max_score"], [c for c in result["cells"] if not c["passed"]]

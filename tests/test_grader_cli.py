@@ -1,0 +1,136 @@
+"""`python -m grader check`: full marks for solutions, 0 for stubs, clear refusals, no writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import NOTEBOOKS, REPO, SOLUTIONS, exercise_scores, grade_json, test_cells
+
+
+def run_check(*args):
+    return subprocess.run([sys.executable, "-m", "grader", "check", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+def test_solution_scores_full_marks(notebook_name):
+    result = grade_json(SOLUTIONS / notebook_name)
+    assert result["notebook"] == notebook_name
+    assert result["max_score"] > 0 and result["score"] == result["max_score"], result
+    assert all(c["passed"] and c["message"] == "" for c in result["cells"])
+    assert result["errors"] == []
+    source = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
+    assert {gid: float(p) for gid, p in test_cells(source).items()} == {
+        gid: m for gid, (_, m) in exercise_scores(result).items()}
+
+
+def test_learner_stub_scores_zero_everywhere(notebook_name, tmp_path):
+    path = tmp_path / notebook_name
+    shutil.copy(NOTEBOOKS / notebook_name, path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = grade_json(path)
+    assert result["score"] == 0 and result["max_score"] > 0
+    for cell in result["cells"]:
+        assert cell["score"] == 0 and not cell["passed"]
+        assert "not implemented yet" in cell["message"], cell
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before, "grading modified the file"
+
+
+def test_json_shape():
+    result = grade_json(SOLUTIONS / "00_welcome.ipynb")
+    assert set(result) == {"notebook", "score", "max_score", "cells", "errors"}
+    for cell in result["cells"]:
+        assert set(cell) == {"grade_id", "score", "max_score", "passed", "message"}
+    assert isinstance(result["score"], float) and isinstance(result["max_score"], float)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b'{"cells": [', "corrupt JSON"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "not a notebook"),
+    (b'{"just": "json"}', "not a notebook"),
+    (b"", "corrupt JSON"),
+])
+def test_ungradable_file_exits_nonzero_with_one_line(tmp_path, content, reason):
+    path = tmp_path / "01_tokens_and_data.ipynb"
+    path.write_bytes(content)
+    proc = run_check(path, "--json")
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], proc.stderr
+
+
+def test_unknown_and_missing_notebooks(tmp_path):
+    unknown = tmp_path / "homework.ipynb"
+    shutil.copy(NOTEBOOKS / "00_welcome.ipynb", unknown)
+    proc = run_check(unknown)
+    assert proc.returncode != 0 and "unknown notebook" in proc.stderr
+    proc = run_check(tmp_path / "nope.ipynb")
+    assert proc.returncode != 0 and "no such file" in proc.stderr
+
+
+def test_renamed_download_is_matched_by_number(tmp_path):
+    path = tmp_path / "Copy of 00_welcome (1).ipynb"
+    shutil.copy(SOLUTIONS / "00_welcome.ipynb", path)
+    result = grade_json(path)
+    assert result["score"] == result["max_score"] > 0
+
+
+def test_edited_test_cells_are_restored(tmp_path):
+    """Deleting or rewriting a test cell changes nothing: tests come from the source."""
+    nb = nbformat.read(SOLUTIONS / "00_welcome.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_softmax_hidden"]
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "softmax":
+            cell.source = "def softmax(x, dim=-1):\n    return x"
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softmax":
+            cell.source = "pass"
+    path = tmp_path / "00_welcome.ipynb"
+    nbformat.write(nb, path)
+    result = grade_json(path)
+    assert result["score"] == 0 and len(result["cells"]) == 2
+
+
+def test_text_report_and_help():
+    proc = run_check(SOLUTIONS / "00_welcome.ipynb")
+    assert proc.returncode == 0 and "00_welcome.ipynb: 2 / 2" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "grader", "check", "--help"], capture_output=True,
+                          text=True, cwd=REPO)
+    assert proc.returncode == 0 and "--json" in proc.stdout
+
+
+def test_infinite_loop_hits_the_cell_time_limit(tmp_path):
+    from conftest import filled_notebook
+
+    path = filled_notebook("00_welcome.ipynb", {"softmax": "import time\nwhile True:\n    time.sleep(0.1)"},
+                           tmp_path / "00_welcome.ipynb")
+    result = grade_json(path, "--timeout", "5")
+    assert result["score"] == 0
+    assert all(not c["passed"] for c in result["cells"])
+
+
+def test_no_network_inside_grading(tmp_path):
+    from conftest import filled_notebook
+
+    code = ("import socket\n"
+            "try:\n"
+            "    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+            "    NETWORK = True\n"
+            "except OSError:\n"
+            "    NETWORK = False\n"
+            "from gpt2course.reference import softmax as _ref\n"
+            "def softmax(x, dim=-1):\n"
+            "    assert not NETWORK, 'network reachable'\n"
+            "    return _ref(x, dim)\n")
+    from grader import sandbox
+    if sandbox.available() == "none":
+        pytest.skip("no network isolation on this machine (install bubblewrap)")
+    path = filled_notebook("00_welcome.ipynb", {"softmax": code}, tmp_path / "00_welcome.ipynb")
+    result = grade_json(path)
+    assert result["score"] == result["max_score"], result
