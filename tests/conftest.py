@@ -24,7 +24,7 @@ def answer_cells(nb) -> dict[str, str]:
     return {nbgrader(c)["grade_id"]: c.source for c in nb.cells if nbgrader(c).get("solution")}
 
 
-def test_cells(nb) -> dict[str, float]:
+def graded_cells(nb) -> dict[str, float]:
     return {nbgrader(c)["grade_id"]: nbgrader(c).get("points", 0) for c in nb.cells
             if nbgrader(c).get("grade") and not nbgrader(c).get("solution")}
 

@@ -7,7 +7,7 @@ import sys
 
 import nbformat
 
-from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, nbgrader, test_cells
+from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, nbgrader, graded_cells
 from grader.build import release
 
 
@@ -39,7 +39,7 @@ def test_learner_notebook_has_no_answers_no_hidden_tests_no_outputs(notebook_nam
     for gid, stub in answer_cells(learner).items():
         assert "raise NotImplementedError()" in stub, gid
         assert stub != answer_cells(source)[gid]
-    assert test_cells(learner) == test_cells(source)
+    assert graded_cells(learner) == graded_cells(source)
 
 
 def test_solution_sources_are_committed_without_outputs(notebook_name):
@@ -49,7 +49,7 @@ def test_solution_sources_are_committed_without_outputs(notebook_name):
 
 def test_every_exercise_has_visible_and_hidden_tests(notebook_name):
     nb = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
-    tests = test_cells(nb)
+    tests = graded_cells(nb)
     for gid in answer_cells(nb):
         assert f"test_{gid}" in tests, f"{gid} has no visible test cell"
         hidden = [t for t in tests if t.startswith(f"test_{gid}_hidden")]

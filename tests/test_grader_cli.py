@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 
-from conftest import NOTEBOOKS, REPO, SOLUTIONS, exercise_scores, grade_json, test_cells
+from conftest import NOTEBOOKS, REPO, SOLUTIONS, exercise_scores, grade_json, graded_cells
 
 
 def run_check(*args):
@@ -26,7 +26,7 @@ def test_solution_scores_full_marks(notebook_name):
     assert all(c["passed"] and c["message"] == "" for c in result["cells"])
     assert result["errors"] == []
     source = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
-    assert {gid: float(p) for gid, p in test_cells(source).items()} == {
+    assert {gid: float(p) for gid, p in graded_cells(source).items()} == {
         gid: m for gid, (_, m) in exercise_scores(result).items()}
 
 

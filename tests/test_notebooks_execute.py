@@ -11,7 +11,6 @@ from conftest import SOLUTIONS
 
 def test_solution_notebook_runs_in_fast_mode(notebook_name, tmp_path, monkeypatch):
     monkeypatch.setenv("GPT2COURSE_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

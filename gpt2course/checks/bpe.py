@@ -268,12 +268,16 @@ def encode_cases(rng, hidden):
             _encode_case("one character", "a", merges),
             _encode_case("characters never seen in training", "Zebras \u00bfqu\u00e9? \u2603", merges),
             _encode_case("a word repeated", "the lord, the lord, my lord ", merges),
+            _encode_case("an early merge against a more frequent later one", "abcbcbc",
+                         {(97, 98): 256, (98, 99): 257}),
         ]
     return [
         _encode_case("a slice of the training text", text[17:160], merges),
         _encode_case("repeated words", "the king the king the king ", merges),
         _encode_case("another text", other, merges),
         _encode_case("no merges at all", "abc", {}),
+        _encode_case("merge order decides", "xyzyzyz yz xy",
+                     {(120, 121): 256, (121, 122): 257, (256, 122): 258, (32, 257): 259}),
     ]
 
 
