@@ -24,8 +24,11 @@ setup: $(VENV)/.installed  ## create .venv with everything the course and its te
 system-deps:  ## install bubblewrap (grading sandbox) when apt-get is available and we are root
 	@bash .ci/system-deps
 
+# Jupyter refuses to run as root without being told (containers, cloud shells).
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup  ## open the course in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 test: setup system-deps  ## run the whole test suite
 	GPT2COURSE_FAST=1 $(PY) -m pytest -n 2 -q

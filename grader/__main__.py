@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "check":
+        from . import sandbox
         from .check import DEFAULT_CELL_TIMEOUT, UngradableNotebook, grade, render
         try:
             result = grade(args.notebook, timeout=args.timeout or DEFAULT_CELL_TIMEOUT,
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot grade: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(result.to_json()) if args.json else render(result))
+        if sandbox.available() != "bwrap":
+            print(f"grader: {sandbox.describe()}", file=sys.stderr)
         return 0
     if args.command == "build":
         from .build import build_notebooks

@@ -13,7 +13,9 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .paths import REPO, SOLUTIONS
 
@@ -60,14 +62,24 @@ def wrap(argv: list[str], workdir: str) -> list[str]:
     """``argv`` wrapped in the strongest available isolation, with ``workdir`` writable."""
     kind = available()
     if kind == "bwrap":
+        # The private /tmp would hide a repository or virtual environment living under /tmp:
+        # bind those back (read-only) before hiding solutions/ on top.
+        needed = {Path(p).resolve() for p in (REPO, sys.prefix, sys.base_prefix,
+                                               os.path.dirname(os.path.realpath(sys.executable)))}
+        keep = [arg for p in sorted(needed) if _under(p, Path("/tmp").resolve())
+                for arg in ("--ro-bind", str(p), str(p))]
         hidden = [arg for d in (SOLUTIONS, REPO / ".git") if d.is_dir() for arg in ("--tmpfs", str(d))]
         return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--bind", workdir, workdir, *hidden,
+                "--tmpfs", "/tmp", *keep, "--bind", workdir, workdir, *hidden,
                 "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--die-with-parent", "--new-session", "--chdir", workdir, *argv]
     if kind == "unshare":
         return ["unshare", "--net", "--map-root-user", *argv]
     return argv
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def set_limits(limits: Limits):

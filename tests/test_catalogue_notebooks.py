@@ -8,7 +8,6 @@ points. Valid variants, all at once, must keep full marks.
 from __future__ import annotations
 
 import importlib
-import textwrap
 
 import pytest
 
@@ -42,7 +41,7 @@ def _lost(scores, exercise):
 def test_wrong_implementations_lose_points(module_name, k, tmp_path):
     entries = dict(_rounds(module_name))[k]
     catalogue = _catalogue(module_name)
-    answers = {ex: textwrap.dedent(src).strip() for ex, (_, src) in entries.items()}
+    answers = {ex: src for ex, (_, src) in entries.items()}
     path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
     scores = exercise_scores(grade_json(path))
     kept = [f"{ex}/{name}" for ex, (name, _) in entries.items() if not _lost(scores, ex)]
@@ -54,7 +53,7 @@ def test_valid_variants_keep_full_marks(module_name, tmp_path):
     catalogue = _catalogue(module_name)
     depth = max(len(v) for v in catalogue.VALID.values())
     for k in range(depth):
-        answers = {ex: textwrap.dedent(list(entries.values())[k]).strip()
+        answers = {ex: list(entries.values())[k]
                    for ex, entries in catalogue.VALID.items() if k < len(entries)}
         path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / f"r{k}" / catalogue.NOTEBOOK)
         result = grade_json(path)

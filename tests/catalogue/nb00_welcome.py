@@ -4,7 +4,7 @@ Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs i
 that already holds ``torch``, ``F`` (torch.nn.functional) and ``math``.
 """
 
-from textwrap import dedent as _dedent
+from catalogue import tidy as _tidy
 
 NOTEBOOK = "00_welcome.ipynb"
 
@@ -153,11 +153,6 @@ VALID = {
 UNCAUGHT: dict = {}
 
 VALID_FAILING: dict = {}
-
-
-def _tidy(catalogue: dict) -> dict:
-    return {exercise: {name: _dedent(source).strip() + "\n" for name, source in entries.items()}
-            for exercise, entries in catalogue.items()}
 
 
 WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))

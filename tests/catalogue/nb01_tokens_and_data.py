@@ -6,7 +6,7 @@ that already holds ``torch``, ``F``, ``math`` and the solution ``get_pair_counts
 get_batch cells may call them without defining them.
 """
 
-from textwrap import dedent as _dedent
+from catalogue import tidy as _tidy
 
 NOTEBOOK = "01_tokens_and_data.ipynb"
 
@@ -688,11 +688,6 @@ VALID = {
 UNCAUGHT: dict = {}
 
 VALID_FAILING: dict = {}
-
-
-def _tidy(catalogue: dict) -> dict:
-    return {exercise: {name: _dedent(source).strip() + "\n" for name, source in entries.items()}
-            for exercise, entries in catalogue.items()}
 
 
 WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))
