@@ -1,9 +1,15 @@
 """Grade one learner notebook against its source in solutions/ (``python -m grader check``).
 
-The graded notebook is the source notebook with each answer cell replaced by the learner's cell
-of the same grade_id: every other cell (explanations, demos, visible and hidden tests) comes from
-the source, so edits to locked cells and deleted or re-tagged test cells change nothing. It runs
-in a sandbox (see grader.sandbox); this process only reads the result and awards points.
+1. The notebook to run is built from the source: its setup and demo cells, and the learner's
+   answer cells put in by grade_id (or, where metadata was lost, by the name the cell defines).
+   Test cells never run in the learner's process.
+2. Each test cell's ``check(...)`` calls become a ``Plan``: the cases' inputs, made from seeds
+   mixed with a secret salt, written as plain data.
+3. The notebook and a harness cell run in a sandbox (see grader.sandbox) where the checks and
+   the reference code of the exercises being graded are replaced by stubs. The harness calls
+   the learner's functions on the inputs and writes their outputs as plain data.
+4. This process decodes the outputs, verifies them with the checks' oracles and awards points.
+   Answer cells flagged by grader.flags earn nothing.
 """
 
 from __future__ import annotations
@@ -11,23 +17,26 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
-import subprocess
+import secrets
+import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_code_cell
 
-from . import sandbox
+from gpt2course.checks import remote
+
+from . import flags, sandbox
 from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_test_cell,
                        points, read_notebook)
 from .paths import REPO
 
-DEFAULT_CELL_TIMEOUT = 60           # seconds per cell
-MAX_RESULT_BYTES = 20 * 2**20       # the sandbox's result file is refused beyond this
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+DEFAULT_CELL_TIMEOUT = 60           # seconds per notebook cell
+CALL_TIMEOUT = 30                   # seconds per call of a learner's function by the harness
+MAX_RESULT_BYTES = 64 * 2**20       # larger results from the sandbox are refused
 
 
 @dataclass
@@ -51,100 +60,194 @@ class Grade:
         return asdict(self)
 
 
-def assemble(source, learner) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook to run: the source with the learner's answer cells put in.
+@dataclass
+class Answers:
+    """The learner's answer cells by grade_id, and what the review flagged in them."""
+    sources: dict[str, str]
+    flagged: dict[str, list[str]]
+    notes: list[str]
 
-    Returns it and a list of notes (answer cells that were missing and so left as stubs).
+
+def collect_answers(source, learner) -> Answers:
+    """Match the learner's cells to the source's answer cells.
+
+    By nbgrader grade_id first; a cell whose metadata was stripped or renamed (Colab re-save,
+    pasted into a new notebook) is matched by the function or class it defines.
     """
-    answers = {}
+    wanted = [grade_id(c) for c in source.cells if is_answer_cell(c)]
+    found: dict[str, str] = {}
     for cell in learner.cells:
         gid = grade_id(cell)
-        if gid and is_answer_cell(cell) and gid not in answers:
-            answers[gid] = cell.get("source", "")
-    graded = copy.deepcopy(source)
+        if cell.get("cell_type") == "code" and gid in wanted and gid not in found:
+            found[gid] = cell.get("source", "")
     notes = []
-    for cell in graded.cells:
-        cell["metadata"].pop("tags", None)
-        if cell.cell_type == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-        if is_answer_cell(cell):
-            gid = grade_id(cell)
-            if gid in answers:
-                cell["source"] = answers[gid]
-            else:
-                cell["source"] = "raise NotImplementedError()  # answer cell missing from the submission"
-                notes.append(f"answer cell {gid!r} not found in the submission")
-    return graded, notes
+    for cell in learner.cells:
+        if cell.get("cell_type") != "code" or grade_id(cell) in found:
+            continue
+        for name in flags.defined_names(cell.get("source", "")):
+            if name in wanted and name not in found and grade_id(cell) not in wanted:
+                found[name] = cell.get("source", "")
+                notes.append(f"answer cell {name!r} matched by the name it defines (its metadata was missing)")
+    for gid in wanted:
+        if gid not in found:
+            notes.append(f"answer cell {gid!r} not found in the submission")
+    flagged = {gid: r for gid, src in found.items() if (r := flags.review(src))}
+    return Answers(found, flagged, notes)
 
 
-def _message(result_cell: dict) -> str:
-    for out in result_cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            text = _ANSI.sub("", f"{out.get('ename', 'Error')}: {out.get('evalue', '')}").strip()
-            return text[:1000]
-    if result_cell.get("status") is None:
-        return "did not run (an earlier cell stopped the notebook)"
-    return f"the cell ended with status {result_cell.get('status')!r}"
+def structure_notes(source, learner) -> list[str]:
+    """What the learner changed in the notebook's structure (all of it is undone by grading)."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    released = {}  # grade_id -> the texts a test cell may have (as released, or the source's)
+    for cell in source.cells:
+        if is_test_cell(cell):
+            public = copy.deepcopy(cell)
+            ClearHiddenTests().preprocess_cell(public, {}, 0)
+            released[grade_id(cell)] = {public.source.strip(), cell.source.strip()}
+    if not any(grade_id(c) for c in learner.cells):
+        return ["structure: the notebook has no nbgrader metadata (re-saved or pasted by another "
+                "tool?); answers were matched by the names they define"]
+    notes = []
+    learner_tests = {}
+    for cell in learner.cells:
+        learner_tests.setdefault(grade_id(cell), cell)
+    for gid, texts in released.items():
+        cell = learner_tests.get(gid)
+        if cell is None:
+            notes.append(f"structure: test cell {gid} was deleted or lost its metadata (the original ran)")
+        elif cell.get("source", "").strip() not in texts:
+            notes.append(f"structure: test cell {gid} was edited (the original ran)")
+    source_tags = {t for c in source.cells for t in c.get("metadata", {}).get("tags", [])}
+    added = sorted({str(t) for c in learner.cells for t in (c.get("metadata", {}).get("tags") or [])
+                    if isinstance(t, str)} - source_tags)
+    if added:
+        notes.append(f"structure: cell tags added and ignored: {', '.join(added)[:200]}")
+    return notes
 
 
-def execute(nb, timeout: int, limits: sandbox.Limits) -> dict:
-    """Run ``nb`` in the sandbox; return {"cells": [...], "problems": [...]}."""
-    with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
-        src = os.path.join(workdir, "graded.ipynb")
-        dst = os.path.join(workdir, "result.json")
-        nbformat.write(nb, src)
+def build_run(source, answers: Answers):
+    """The source's code cells with the learner's answers in; test cells left out."""
+    nb = copy.deepcopy(source)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or is_test_cell(cell):
+            continue
+        gid = grade_id(cell) if is_answer_cell(cell) else None
+        if gid is not None:
+            cell["source"] = answers.sources.get(gid, "raise NotImplementedError()")
+        cell["metadata"] = {}
+        cell["outputs"], cell["execution_count"] = [], None
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
+    """A copy of gpt2course for the sandbox, with the checks and graded references stubbed."""
+    import gpt2course
+    root = Path(gpt2course.__file__).resolve().parent
+    pkg = workdir / "pkg"
+    shutil.copytree(root, pkg / "gpt2course", ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, text in remote.package_overrides(exercises).items():
+        target = pkg / "gpt2course" / rel
+        if text is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_text(text)
+    shutil.copy(Path(__file__).with_name("run_notebook.py"), pkg / "run_notebook.py")
+    return pkg
+
+
+def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, limits: sandbox.Limits,
+            hide: list[Path]) -> tuple[dict, list[str]]:
+    """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems)."""
+    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+        workdir = Path(tmp)
+        pkg = _sandbox_package(workdir, exercises)
+        scratch = sandbox.scratch_dir(str(workdir))
+        jobs, results = workdir / "jobs.json", os.path.join(scratch, "results.jsonl")
+        jobs.write_text(plan.jobs_json())
+        harness = new_code_cell(remote.harness_source(str(jobs), results, CALL_TIMEOUT))
+        harness.metadata["grader"] = {"harness": True}
+        nb = copy.deepcopy(nb)
+        nb.cells.append(harness)
+        nbformat.write(nb, workdir / "graded.ipynb")
+        uid = sandbox.pick_uid()
+        sandbox.prepare(str(workdir), uid)
+        harness_timeout = min(900, 60 + CALL_TIMEOUT * len(plan.jobs))
         env = {
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": workdir,
-            "PYTHONPATH": str(REPO),
-            "JUPYTER_RUNTIME_DIR": os.path.join(workdir, "runtime"),
-            "JUPYTER_DATA_DIR": os.path.join(workdir, "data"),
-            "IPYTHONDIR": os.path.join(workdir, "ipython"),
-            "MPLCONFIGDIR": os.path.join(workdir, "mpl"),
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
+            "HOME": scratch,
+            "PYTHONPATH": str(pkg),
+            "GPT2COURSE_DATA": str(REPO / "data"),
+            "JUPYTER_RUNTIME_DIR": os.path.join(scratch, ".runtime"),
+            "JUPYTER_DATA_DIR": os.path.join(scratch, ".jupyter"),
+            "IPYTHONDIR": os.path.join(scratch, ".ipython"),
+            "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
             "MPLBACKEND": "Agg",
             "GPT2COURSE_FAST": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "LANG": "C.UTF-8",
         }
-        argv = sandbox.wrap([sys.executable, "-m", "grader.run_notebook", src, dst, str(timeout)], workdir)
-        n_cells = sum(1 for c in nb.cells if c.cell_type == "code")
-        wall = 120 + timeout * n_cells
+        argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
+                             scratch, results, str(timeout), str(harness_timeout)],
+                            str(workdir), hide=hide, limits=limits, uid=uid)
+        wall = 120 + timeout * len(nb.cells) + harness_timeout
+        out, err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
+                                                 preexec_fn=sandbox.set_limits(limits, uid),
+                                                 max_bytes=MAX_RESULT_BYTES)
+        problems: list[str] = []
+        if timed_out:
+            problems.append(f"grading stopped after {wall} s")
         try:
-            proc = subprocess.run(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  timeout=wall, preexec_fn=sandbox.set_limits(limits))
-            stderr = proc.stderr[-2000:].decode("utf-8", "replace")
-        except subprocess.TimeoutExpired:
-            return {"cells": [], "problems": [f"grading stopped after {wall} s"]}
-        if not os.path.isfile(dst) or os.path.getsize(dst) > MAX_RESULT_BYTES:
-            last = stderr.strip().splitlines()[-1:] or ["no result"]
-            return {"cells": [], "problems": [f"the notebook runner failed: {last[0][:300]}"]}
-        with open(dst, encoding="utf-8") as f:
-            return json.load(f)
+            report = json.loads(out.decode("utf-8")) if out else None
+        except (ValueError, RecursionError):
+            report = None
+        if not isinstance(report, dict):
+            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no report"]
+            problems.append(f"the notebook runner failed: {last[0][:300]}")
+            return {}, problems
+        problems += [str(p)[:300] for p in report.get("problems", [])][:20]
+        return remote.read_results(str(report.get("results", ""))), problems
 
 
 def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT,
-          limits: sandbox.Limits | None = None, source: str | Path | None = None) -> Grade:
-    """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded."""
-    path = Path(path)
+          limits: sandbox.Limits | None = None, source: str | Path | None = None,
+          salt: str | None = None, hide: list[Path] = ()) -> Grade:
+    """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded.
+
+    ``salt`` fixes the grading seeds (default: fresh random ones); ``hide`` lists more folders
+    the learner's code must not see (a course folder with other students' work).
+    """
+    path = Path(path).resolve()
     learner = read_notebook(path)
     source_path = Path(source) if source else find_source(path)
     source_nb = read_notebook(source_path)
-    graded, notes = assemble(source_nb, learner)
-    result = execute(graded, timeout, limits or sandbox.Limits())
-    ran = result.get("cells", [])
-    out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=list(notes) + list(result.get("problems", [])))
-    for index, cell in enumerate(graded.cells):
-        if not is_test_cell(cell):
-            continue
+    answers = collect_answers(source_nb, learner)
+    tests = [(cell, remote.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
+    exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
+    plan = remote.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
+    records, problems = execute(build_run(source_nb, answers), plan, exercises,
+                                timeout=timeout, limits=limits or sandbox.Limits(),
+                                hide=[path.parent, *map(Path, hide)])
+    notes = structure_notes(source_nb, learner)
+    out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems)
+    for gid, reasons in answers.flagged.items():
+        out.errors.append(f"flagged {gid}: {'; '.join(reasons)} (this exercise earns nothing)")
+    for cell, specs in tests:
+        passed, message = True, ""
+        for spec in specs:
+            if spec.name in answers.flagged:
+                passed, message = False, ("flagged: the answer cell " + "; ".join(answers.flagged[spec.name])
+                                          + ". An answer cell should only define its exercise.")
+                break
+            passed, message = plan.verdict(spec, records)
+            if not passed:
+                break
         max_points = points(cell)
-        cell_result = ran[index] if index < len(ran) else {"status": None, "outputs": []}
-        passed = cell_result.get("status") == "ok" and not any(
-            o.get("output_type") == "error" for o in cell_result.get("outputs", []))
-        out.cells.append(CellResult(
-            grade_id=grade_id(cell) or f"cell-{index + 1}", max_score=max_points,
-            score=max_points if passed else 0.0, passed=passed,
-            message="" if passed else _message(cell_result)))
+        out.cells.append(CellResult(grade_id=grade_id(cell) or "?", score=max_points if passed else 0.0,
+                                    max_score=max_points, passed=passed, message=message[:1000]))
     out.score = float(sum(c.score for c in out.cells))
     out.max_score = float(sum(c.max_score for c in out.cells))
     return out
@@ -160,4 +263,4 @@ def render(g: Grade) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["grade", "render", "Grade", "CellResult", "UngradableNotebook", "assemble"]
+__all__ = ["grade", "render", "Grade", "CellResult", "UngradableNotebook", "collect_answers"]

@@ -1,43 +1,32 @@
-"""The sandboxed side of grading: execute a notebook, write its trimmed result as JSON.
+"""The sandboxed side of grading: run a notebook, report on stdout. Imports nothing of the course.
 
-Usage (by grader.check, inside the sandbox): python -m grader.run_notebook IN OUT TIMEOUT
+Usage (by grader.check, inside the sandbox, from a copy of this file):
+    python run_notebook.py NOTEBOOK SCRATCH RESULTS CELL_TIMEOUT HARNESS_TIMEOUT
 
-The input file is deleted once read, so learner code cannot read the hidden tests from disk. Each
-cell's execute_reply status is recorded in its metadata (``grader.status``): a test cell that
-has no status did not run. Outputs are trimmed before they are written.
+The kernel runs in SCRATCH (the only writable folder) with its output streams discarded; cell
+outputs are discarded too, so an output flood costs nothing. A cell marked
+``metadata.grader.harness`` gets HARNESS_TIMEOUT instead of CELL_TIMEOUT. At the end one JSON
+object goes to stdout: the problems seen (timeouts, a dead kernel) and the text of RESULTS (what
+the harness cell wrote), capped.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
-MAX_TEXT = 4000        # characters kept per output text
-MAX_OUTPUTS = 20       # outputs kept per cell
+MAX_RESULTS = 48 * 2**20
 
 
-def _trim(text: str) -> str:
-    if len(text) <= MAX_TEXT:
-        return text
-    return text[: MAX_TEXT // 2] + f"\n... [{len(text) - MAX_TEXT} characters cut] ...\n" + text[-MAX_TEXT // 2:]
-
-
-def _trim_outputs(outputs: list) -> list:
-    kept = []
-    for out in outputs[:MAX_OUTPUTS]:
-        kind = out.get("output_type")
-        if kind == "stream":
-            kept.append({"output_type": "stream", "name": out.get("name", "stdout"),
-                         "text": _trim(str(out.get("text", "")))})
-        elif kind == "error":
-            kept.append({"output_type": "error", "ename": _trim(str(out.get("ename", ""))),
-                         "evalue": _trim(str(out.get("evalue", ""))),
-                         "traceback": [_trim(str(t)) for t in out.get("traceback", [])[-8:]]})
-        elif kind in {"execute_result", "display_data"}:
-            text = out.get("data", {}).get("text/plain", "")
-            kept.append({"output_type": kind, "text": _trim(str(text))})
-    return kept
+def _not_dumpable() -> None:
+    """Keep same-user processes (the kernel) out of /proc/<this process>/fd and /mem."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:  # noqa: BLE001 - best effort
+        pass
 
 
 def main(argv: list[str]) -> int:
@@ -45,26 +34,34 @@ def main(argv: list[str]) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    src, dst, timeout = argv[0], argv[1], int(argv[2])
-    nb = nbformat.read(src, as_version=4)
-    os.unlink(src)
-    statuses: dict[int, str] = {}
+    path, scratch, results = argv[0], argv[1], argv[2]
+    timeout, harness_timeout = int(argv[3]), int(argv[4])
+    _not_dumpable()
+    os.makedirs(scratch, exist_ok=True)
+    os.chdir(scratch)
+    nb = nbformat.read(path, as_version=4)
+    problems: list[str] = []
+
+    class Client(NotebookClient):
+        def output(self, outs, msg, display_id, cell_index):
+            return None  # points come from the harness's results, never from outputs
 
     def on_executed(cell, cell_index, execute_reply):
-        statuses[cell_index] = execute_reply.get("content", {}).get("status", "error")
+        content = execute_reply.get("content", {})
+        if content.get("ename") == "TimeoutError" and "was interrupted" in str(content.get("evalue")):
+            where = "the grading harness" if cell.metadata.get("grader", {}).get("harness") else f"cell {cell_index + 1}"
+            problems.append(f"{where} timed out and was interrupted")
 
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-        interrupt_on_timeout=True, record_timing=False,
-        error_on_timeout={"ename": "TimeoutError",
-                          "evalue": f"the cell ran longer than {timeout} s and was interrupted",
+    client = Client(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
+        timeout_func=lambda cell: harness_timeout if cell.metadata.get("grader", {}).get("harness") else timeout,
+        record_timing=False, on_cell_executed=on_executed,
+        error_on_timeout={"ename": "TimeoutError", "evalue": "the cell ran too long and was interrupted",
                           "traceback": []},
-        resources={"metadata": {"path": os.getcwd()}},
-        on_cell_executed=on_executed,
+        resources={"metadata": {"path": scratch}},
     )
-    problems = []
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -72,17 +69,23 @@ def main(argv: list[str]) -> int:
                     client.execute_cell(cell, index)
                 except DeadKernelError:
                     problems.append(f"the kernel died while running cell {index + 1} "
-                                    "(out of memory, or the process was killed)")
+                                    "(out of memory, os._exit, or killed)")
                     break
     except Exception as exc:  # noqa: BLE001 - report, never hide, what stopped execution
         problems.append(f"execution stopped: {type(exc).__name__}: {str(exc)[:300]}")
 
-    cells = []
-    for index, cell in enumerate(nb.cells):
-        cells.append({"status": statuses.get(index),
-                      "outputs": _trim_outputs(cell.get("outputs", [])) if cell.cell_type == "code" else []})
-    with open(dst, "w", encoding="utf-8") as f:
-        json.dump({"cells": cells, "problems": problems}, f)
+    text = ""
+    try:
+        if os.path.isfile(results) and not os.path.islink(results):
+            with open(results, encoding="utf-8", errors="replace") as f:
+                text = f.read(MAX_RESULTS + 1)
+            if len(text) > MAX_RESULTS:
+                problems.append("the harness's results were too large")
+                text = ""
+    except OSError as exc:
+        problems.append(f"the harness's results could not be read ({exc.strerror})")
+    sys.stdout.write(json.dumps({"problems": problems, "results": text}))
+    sys.stdout.flush()
     return 0
 
 

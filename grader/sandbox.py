@@ -1,9 +1,11 @@
 """Running an untrusted command with limits: resource limits always, a sandbox where one works.
 
-The sandbox is bubblewrap when it can run here: the whole file system read-only except the job's
-own folder, a private /tmp, the repository's solutions/ hidden, no network, its own PID and IPC
-namespaces. Where bubblewrap cannot run, ``unshare --net`` still removes the network; where
-neither can, the command runs with resource limits only and ``describe()`` says so.
+Under bubblewrap (when it runs here) the command sees the file system read-only, with the
+repository (but its data/) and the given folders hidden, a private size-limited /tmp as its only
+writable space, no network, and its own PID, IPC and UTS namespaces. Run by root, the command
+also drops to an unprivileged user id of its own, so that the process limit holds (root ignores
+RLIMIT_NPROC). Where bubblewrap cannot run, ``unshare --net`` still removes the network; where
+neither can, only the resource limits apply, and ``describe()`` says so.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import REPO, SOLUTIONS
+from .paths import REPO
+
+SCRATCH = "/tmp/work"  # the command's writable folder under bubblewrap
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class Limits:
     memory_bytes: int = 6 * 2**30      # address space of each process (torch needs ~1 GB)
     cpu_seconds: int = 900             # CPU time of each process
     file_bytes: int = 256 * 2**20      # largest file a process may write
+    scratch_bytes: int = 512 * 2**20   # size of the private /tmp (bubblewrap)
+    processes: int = 256               # processes and threads of the sandbox's user id
     open_files: int = 1024
 
 
@@ -38,7 +46,10 @@ def _probe(argv: list[str]) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def available() -> str:
-    """"bwrap", "unshare" or "none": the strongest isolation that works on this machine."""
+    """"bwrap", "unshare" or "none": the strongest isolation that works on this machine.
+
+    ``GPT2COURSE_SANDBOX`` forces one (tests use it to exercise the fallbacks).
+    """
     if os.environ.get("GPT2COURSE_SANDBOX") in {"bwrap", "unshare", "none"}:
         return os.environ["GPT2COURSE_SANDBOX"]
     if shutil.which("bwrap") and _probe(["bwrap", "--ro-bind", "/", "/", "--dev", "/dev",
@@ -50,40 +61,117 @@ def available() -> str:
 
 
 def describe() -> str:
-    kind = available()
     return {
         "bwrap": "bubblewrap sandbox (read-only system, private /tmp, no network)",
         "unshare": "no network (unshare); bubblewrap is not available, install it for full isolation",
         "none": "WARNING: no sandbox available (install bubblewrap); only resource limits apply",
-    }[kind]
-
-
-def wrap(argv: list[str], workdir: str) -> list[str]:
-    """``argv`` wrapped in the strongest available isolation, with ``workdir`` writable."""
-    kind = available()
-    if kind == "bwrap":
-        # The private /tmp would hide a repository or virtual environment living under /tmp:
-        # bind those back (read-only) before hiding solutions/ on top.
-        needed = {Path(p).resolve() for p in (REPO, sys.prefix, sys.base_prefix,
-                                               os.path.dirname(os.path.realpath(sys.executable)))}
-        keep = [arg for p in sorted(needed) if _under(p, Path("/tmp").resolve())
-                for arg in ("--ro-bind", str(p), str(p))]
-        hidden = [arg for d in (SOLUTIONS, REPO / ".git") if d.is_dir() for arg in ("--tmpfs", str(d))]
-        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", *keep, "--bind", workdir, workdir, *hidden,
-                "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                "--die-with-parent", "--new-session", "--chdir", workdir, *argv]
-    if kind == "unshare":
-        return ["unshare", "--net", "--map-root-user", *argv]
-    return argv
+    }[available()]
 
 
 def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def set_limits(limits: Limits):
-    """A preexec_fn applying ``limits`` to the child (and everything it starts)."""
+def wrap(argv: list[str], workdir: str, hide: list[Path] = (), limits: Limits = Limits(),
+         uid: int | None = None) -> list[str]:
+    """``argv`` wrapped in the strongest available isolation.
+
+    ``workdir`` (the job's inputs) is visible read-only; under bubblewrap the command writes
+    only to its private /tmp (``SCRATCH`` is meant for it).
+    """
+    kind = available()
+    if kind == "bwrap":
+        tmp = Path("/tmp").resolve()
+        repo = REPO.resolve()
+        runtime = set(_runtime_paths())
+        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
+        # Folders other users cannot traverse (a Python under /root) are replaced by an empty,
+        # traversable tmpfs; what the command needs from inside them is bound back below.
+        blocked = _blocked_ancestors([*runtime, repo / "data", Path(workdir).resolve()])
+        hidden = sorted({repo, *blocked, *(Path(h).resolve() for h in hide)})
+        hidden = [h for h in hidden if h != Path("/") and not any(o != h and _under(h, o) for o in hidden)]
+        for folder in hidden:
+            if folder.is_dir() and not _under(folder, tmp):
+                args += ["--tmpfs", str(folder)]
+        # Bring back what the command needs: the data, Python itself where a hidden folder or the
+        # private /tmp covered it, and the job's folder.
+        keep = {repo / "data", Path(workdir).resolve()}
+        keep |= {p for p in runtime if _under(p, tmp) or any(_under(p, h) for h in hidden)}
+        covers = [*hidden, tmp]
+        made: set[Path] = set()
+        for path in sorted(keep):
+            if not path.exists():
+                continue
+            # bubblewrap creates missing mount points 0700: make them traversable first.
+            for folder in reversed(path.parents):
+                if folder not in made and any(_under(folder, c) and folder != c for c in covers):
+                    args += ["--perms", "0755", "--dir", str(folder)]
+                    made.add(folder)
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                 "--die-with-parent", "--new-session", "--chdir", "/tmp"]
+        if uid is not None:  # bubblewrap mounts as root; the command itself runs as ``uid``
+            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--"]
+        return args + argv
+    if kind == "unshare":
+        return ["unshare", "--net", "--map-root-user", *argv]
+    return argv
+
+
+def _blocked_ancestors(paths) -> set[Path]:
+    blocked = set()
+    for path in paths:
+        for folder in [*reversed(path.parents), path]:
+            try:
+                if folder != Path("/") and not folder.stat().st_mode & 0o001:
+                    blocked.add(folder)
+                    break
+            except OSError:
+                break
+    return blocked
+
+
+def _runtime_paths() -> list[Path]:
+    return [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, os.path.realpath(sys.executable))]
+
+
+def scratch_dir(workdir: str) -> str:
+    """The folder the sandboxed command may write to."""
+    return SCRATCH if available() == "bwrap" else os.path.join(workdir, "scratch")
+
+
+def pick_uid() -> int | None:
+    """A fresh unprivileged user id for one sandbox when we are root (None otherwise).
+
+    Outside bubblewrap, only when other users can reach this Python (a Python under /root
+    cannot be run by them without the sandbox's own mounts).
+    """
+    if os.geteuid() != 0:
+        return None
+    if available() == "bwrap":
+        if not shutil.which("setpriv"):
+            return None
+    elif _blocked_ancestors(_runtime_paths() + [REPO.resolve()]):
+        return None
+    return 61000 + secrets.randbelow(4000)
+
+
+def prepare(workdir: str, uid: int | None) -> None:
+    """Make the job's folder readable by the sandbox user (and its scratch folder writable)."""
+    for root, dirs, files in os.walk(workdir):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    scratch = os.path.join(workdir, "scratch")
+    os.makedirs(scratch, exist_ok=True)
+    if uid is not None:
+        os.chown(scratch, uid, uid)
+
+
+def set_limits(limits: Limits, uid: int | None):
+    """A preexec_fn: new session, resource limits, and (as root) the unprivileged ``uid``."""
     def apply():
         os.setsid()
         for which, value in ((resource.RLIMIT_AS, limits.memory_bytes),
@@ -92,4 +180,45 @@ def set_limits(limits: Limits):
                              (resource.RLIMIT_NOFILE, limits.open_files),
                              (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(which, (value, value))
+        if uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        if uid is not None and available() != "bwrap":  # under bubblewrap, setpriv drops it
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
     return apply
+
+
+def run_capped(argv, *, env, cwd, timeout, preexec_fn, max_bytes: int) -> tuple[bytes | None, bytes, bool]:
+    """Run ``argv``; return (stdout, or None when it exceeded ``max_bytes``; stderr tail; timed out)."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+    chunks, size, tail = [], [0], [b""]
+
+    def read_out():
+        for chunk in iter(lambda: proc.stdout.read(1 << 16), b""):
+            size[0] += len(chunk)
+            if size[0] <= max_bytes:
+                chunks.append(chunk)
+
+    def read_err():
+        for chunk in iter(lambda: proc.stderr.read(1 << 16), b""):
+            tail[0] = (tail[0] + chunk)[-4000:]
+
+    readers = [threading.Thread(target=read_out, daemon=True), threading.Thread(target=read_err, daemon=True)]
+    for r in readers:
+        r.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            proc.kill()
+        proc.wait()
+    for r in readers:
+        r.join(timeout=10)
+    out = b"".join(chunks) if size[0] <= max_bytes else None
+    return out, tail[0], timed_out

@@ -10,8 +10,9 @@ A failure raises ``CheckFailed`` (an AssertionError) whose message says what is 
 """
 
 from . import batches, bpe, softmax  # noqa: F401  (importing registers the checks)
-from .core import REGISTRY, Case, CheckFailed, build_cases, run_check
+from .core import REGISTRY, Call, Case, CheckFailed, build_cases, run_check
+from .wire import Seeded
 
 check = run_check
 
-__all__ = ["check", "run_check", "build_cases", "CheckFailed", "Case", "REGISTRY"]
+__all__ = ["check", "run_check", "build_cases", "CheckFailed", "Case", "Call", "Seeded", "REGISTRY"]

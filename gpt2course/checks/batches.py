@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Case, CheckFailed, register, to_numpy
+from .core import Call, Case, CheckFailed, register, to_numpy
+from .wire import Seeded
 
 
 def _window_starts(data: np.ndarray, rows: np.ndarray, block_size: int) -> list[set]:
@@ -40,9 +41,6 @@ def _windows_case(label, data_np, block_size, batch_size, seed):
 
     data = torch.tensor(data_np, dtype=torch.long)
 
-    def call(fn, case):
-        return fn(data, block_size, batch_size, generator=torch.Generator().manual_seed(seed))
-
     def verify(output):
         x, y = _require_pair(output, batch_size, block_size, torch.long)
         starts_x = _window_starts(data_np, x, block_size)
@@ -61,19 +59,14 @@ def _windows_case(label, data_np, block_size, batch_size, seed):
         if batch_size >= 4 and len(data_np) > 4 * batch_size and _consecutive(starts, len(data_np)):
             raise CheckFailed(f"the windows start at consecutive positions {starts[:5]}...: draw "
                               "an independent random start for every row")
-    return Case(label=label, args=(data,), verify=verify, call=call)
+    return Case(label=label, args=(data, block_size, batch_size),
+                kwargs={"generator": Seeded(seed)}, verify=verify)
 
 
 def _generator_case(label, n, block_size, batch_size, seed):
     import torch
 
     data = torch.arange(n, dtype=torch.long) * 3 + 11
-
-    def call(fn, case):
-        runs = []
-        for s in (seed, seed, seed + 1):
-            runs.append(fn(data, block_size, batch_size, generator=torch.Generator().manual_seed(s)))
-        return runs
 
     def verify(output):
         first, again, other = (_require_pair(o, batch_size, block_size, torch.long) for o in output)
@@ -84,7 +77,8 @@ def _generator_case(label, n, block_size, batch_size, seed):
         if np.array_equal(first[0], other[0]):
             raise CheckFailed("generators with different seeds gave the same batch: the starts "
                               "should be random")
-    return Case(label=label, args=(data,), verify=verify, call=call)
+    calls = [Call((data, block_size, batch_size), {"generator": Seeded(s)}) for s in (seed, seed, seed + 1)]
+    return Case(label=label, calls=calls, verify=verify)
 
 
 def _coverage_case(label, block_size, extra, batch_size, seed):
@@ -92,9 +86,6 @@ def _coverage_case(label, block_size, extra, batch_size, seed):
 
     n = block_size + extra  # valid starts: 0 .. extra - 1
     data = torch.arange(n, dtype=torch.long) + 1000
-
-    def call(fn, case):
-        return fn(data, block_size, batch_size, generator=torch.Generator().manual_seed(seed))
 
     def verify(output):
         x, y = _require_pair(output, batch_size, block_size, torch.long)
@@ -112,7 +103,8 @@ def _coverage_case(label, block_size, extra, batch_size, seed):
                 f"in {batch_size} windows from data of length {n} with block_size={block_size}, "
                 f"no window started at {missing}: every start from 0 to len(data) - block_size - 1 "
                 f"should be possible (torch.randint's upper bound is exclusive)")
-    return Case(label=label, args=(data,), verify=verify, call=call)
+    return Case(label=label, args=(data, block_size, batch_size),
+                kwargs={"generator": Seeded(seed)}, verify=verify)
 
 
 def _no_generator_case(label, n, block_size, batch_size):
@@ -120,14 +112,11 @@ def _no_generator_case(label, n, block_size, batch_size):
 
     data = torch.arange(n, dtype=torch.long)
 
-    def call(fn, case):
-        return fn(data, block_size, batch_size)
-
     def verify(output):
         x, y = _require_pair(output, batch_size, block_size, torch.long)
         if not np.array_equal(y, x + 1):
             raise CheckFailed("y should be x shifted by one token")
-    return Case(label=label, args=(data,), verify=verify, call=call)
+    return Case(label=label, args=(data, block_size, batch_size), verify=verify)
 
 
 @register("get_batch", "shapes, windows, targets shifted by one, seeding, every start reachable")

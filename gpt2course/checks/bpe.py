@@ -284,16 +284,6 @@ def encode_cases(rng, hidden):
 def _decode_case(label, ids, merges):
     expected = decode_oracle(ids, merges)
 
-    def call(fn, case):
-        try:
-            return fn(*case.args)
-        except UnicodeDecodeError:
-            raise CheckFailed("raised UnicodeDecodeError: not every id sequence is valid UTF-8; "
-                              "decode with errors='replace'") from None
-        except KeyError as exc:
-            raise CheckFailed(f"raised KeyError {exc}: build the byte string of every merged id "
-                              "from its two parts, in learning order") from None
-
     def verify(output):
         if not isinstance(output, str):
             raise CheckFailed(f"should return a str, got {type(output).__name__}")
@@ -303,7 +293,11 @@ def _decode_case(label, ids, merges):
             raise CheckFailed(f"the text differs from character {at} on: got "
                               f"{output[max(0, at - 10):at + 30]!r}, expected "
                               f"{expected[max(0, at - 10):at + 30]!r}")
-    return Case(label=label, args=(list(ids), merges), verify=verify, call=call)
+    errors = {"UnicodeDecodeError": "raised UnicodeDecodeError: not every id sequence is valid "
+                                    "UTF-8; decode with errors='replace'",
+              "KeyError": "raised KeyError: build the byte string of every merged id from its "
+                          "two parts, in learning order"}
+    return Case(label=label, args=(list(ids), merges), verify=verify, errors=errors)
 
 
 @register("decode", "round trips, merged ids, invalid UTF-8")

@@ -16,9 +16,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .wire import Seeded
+
 
 class CheckFailed(AssertionError):
     """The learner's code gave a wrong answer; the message says what is probably wrong."""
+
+
+@dataclasses.dataclass
+class Call:
+    """One call of the learner's function. ``Seeded(n)`` values become fresh torch.Generators."""
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -26,14 +35,14 @@ class Case:
     label: str                                # what this case exercises, shown on failure
     args: tuple = ()
     kwargs: dict = dataclasses.field(default_factory=dict)
+    # Compares the output with an oracle; raises CheckFailed. With ``calls``, it receives the
+    # list of outputs, one per call.
     verify: Callable[[Any], None] = lambda output: None
-    # How to call the learner's object; the default is fn(*args, **kwargs).
-    call: Callable[[Callable, "Case"], Any] | None = None
+    calls: list[Call] | None = None           # several calls instead of fn(*args, **kwargs)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)  # exception name -> hint
 
-    def run(self, fn: Callable) -> Any:
-        if self.call is not None:
-            return self.call(fn, self)
-        return fn(*self.args, **self.kwargs)
+    def all_calls(self) -> list[Call]:
+        return self.calls if self.calls is not None else [Call(self.args, self.kwargs)]
 
 
 @dataclasses.dataclass
@@ -64,14 +73,27 @@ def _stable_hash(text: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(text)) % (2**31)
 
 
-def _snapshot(value):
-    try:
+def materialize(value):
+    """``value`` with every Seeded marker replaced by a fresh, seeded torch.Generator."""
+    if isinstance(value, Seeded):
         import torch
-        if isinstance(value, torch.Tensor):
-            return value.detach().clone()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return copy.deepcopy(value)
+        return torch.Generator().manual_seed(value.seed)
+    if isinstance(value, tuple):
+        return tuple(materialize(v) for v in value)
+    if isinstance(value, list):
+        return [materialize(v) for v in value]
+    if isinstance(value, dict):
+        return {k: materialize(v) for k, v in value.items()}
+    return value
+
+
+def _snapshot(value):
+    import torch
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, dict, np.ndarray)):
+        return copy.deepcopy(value)
+    return value
 
 
 def _same(a, b) -> bool:
@@ -79,27 +101,60 @@ def _same(a, b) -> bool:
     if isinstance(a, torch.Tensor):
         return (isinstance(b, torch.Tensor) and a.shape == b.shape
                 and bool(np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)))
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b)
     return a == b
 
 
-def run_case(fn: Callable, case: Case, name: str) -> None:
-    before = [_snapshot(a) for a in case.args]
-    try:
-        output = case.run(fn)
-    except NotImplementedError:
-        raise CheckFailed(
-            f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
-            "with your code, run that cell, then run this one again.") from None
-    for i, (old, new) in enumerate(zip(before, case.args)):
-        if not _same(old, new):
+def not_implemented(name: str) -> CheckFailed:
+    return CheckFailed(
+        f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
+        "with your code, run that cell, then run this one again.")
+
+
+def raised(name: str, case: Case, type_name: str, message: str) -> CheckFailed:
+    """The verdict for a call that raised ``type_name`` (used where the exception itself is gone)."""
+    if type_name == "NotImplementedError":
+        return not_implemented(name)
+    if type_name in case.errors:
+        return CheckFailed(f"{name} [{case.label}]: {case.errors[type_name]}")
+    return CheckFailed(f"{name} [{case.label}] raised {type_name}: {message}")
+
+
+def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
+    import torch
+    for i, (old, new) in enumerate(zip(before, after)):
+        if isinstance(old, (torch.Tensor, list, dict, np.ndarray)) and not _same(old, new):
             raise CheckFailed(
                 f"{name} changed its input (argument {i + 1}) in place [{case.label}]. Build a "
                 "new result instead of modifying the argument (avoid in-place operations such "
                 "as `x -= ...`, `x.sub_(...)` or `ids.append(...)` on the input).")
+
+
+def finish(name: str, case: Case, outputs: list) -> None:
+    """Verify the outputs of ``case``'s calls; raise CheckFailed naming the case."""
     try:
-        case.verify(output)
+        case.verify(outputs if case.calls is not None else outputs[0])
     except CheckFailed as failure:
         raise CheckFailed(f"{name} [{case.label}]: {failure}") from None
+
+
+def run_case(fn: Callable, case: Case, name: str) -> None:
+    """Call ``fn`` in this process on every call of ``case`` and verify the outputs."""
+    outputs = []
+    for call in case.all_calls():
+        args, kwargs = materialize(call.args), materialize(call.kwargs)
+        before = [_snapshot(a) for a in args]
+        try:
+            outputs.append(fn(*args, **kwargs))
+        except NotImplementedError:
+            raise not_implemented(name) from None
+        except Exception as exc:
+            if type(exc).__name__ in case.errors:
+                raise raised(name, case, type(exc).__name__, str(exc)) from None
+            raise
+        check_unchanged(name, case, before, list(args))
+    finish(name, case, outputs)
 
 
 def run_check(name: str, fn: Callable, *, seed: int = 0, hidden: bool = False,
