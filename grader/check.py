@@ -37,6 +37,7 @@ from .paths import REPO
 DEFAULT_CELL_TIMEOUT = 60           # seconds per notebook cell
 CALL_TIMEOUT = 30                   # seconds per call of a learner's function by the harness
 MAX_RESULT_BYTES = 64 * 2**20       # larger results from the sandbox are refused
+MAX_NOTEBOOK_SECONDS = 600          # wall-clock limit for one notebook, whatever its cells do
 
 
 @dataclass
@@ -95,16 +96,26 @@ def collect_answers(source, learner) -> Answers:
     return Answers(found, flagged, notes)
 
 
+def public_source(text: str) -> str:
+    """A test cell's text as nbgrader releases it: hidden-test regions removed, markers included
+    (the same result as nbgrader's ClearHiddenTests, which tests/test_build.py checks)."""
+    kept, hiding = [], False
+    for line in text.splitlines(keepends=True):
+        if "### BEGIN HIDDEN TESTS" in line:
+            hiding = True
+        elif "### END HIDDEN TESTS" in line:
+            hiding = False
+        elif not hiding:
+            kept.append(line)
+    return "".join(kept)
+
+
 def structure_notes(source, learner) -> list[str]:
     """What the learner changed in the notebook's structure (all of it is undone by grading)."""
-    from nbgrader.preprocessors import ClearHiddenTests
-
     released = {}  # grade_id -> the texts a test cell may have (as released, or the source's)
     for cell in source.cells:
         if is_test_cell(cell):
-            public = copy.deepcopy(cell)
-            ClearHiddenTests().preprocess_cell(public, {}, 0)
-            released[grade_id(cell)] = {public.source.strip(), cell.source.strip()}
+            released[grade_id(cell)] = {public_source(cell.source).strip(), cell.source.strip()}
     if not any(grade_id(c) for c in learner.cells):
         return ["structure: the notebook has no nbgrader metadata (re-saved or pasted by another "
                 "tool?); answers were matched by the names they define"]
@@ -159,8 +170,8 @@ def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
     return pkg
 
 
-def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, limits: sandbox.Limits,
-            hide: list[Path]) -> tuple[dict, list[str]]:
+def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
+            limits: sandbox.Limits, hide: list[Path]) -> tuple[dict, list[str]]:
     """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems)."""
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         workdir = Path(tmp)
@@ -168,21 +179,19 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, limits
         scratch = sandbox.scratch_dir(str(workdir))
         jobs, results = workdir / "jobs.json", os.path.join(scratch, "results.jsonl")
         jobs.write_text(plan.jobs_json())
-        harness = new_code_cell(remote.harness_source(str(jobs), results, CALL_TIMEOUT))
+        harness = new_code_cell(remote.harness_source(str(jobs), results, call_timeout))
         harness.metadata["grader"] = {"harness": True}
         nb = copy.deepcopy(nb)
         nb.cells.append(harness)
         nbformat.write(nb, workdir / "graded.ipynb")
         uid = sandbox.pick_uid()
         sandbox.prepare(str(workdir), uid)
-        harness_timeout = min(900, 60 + CALL_TIMEOUT * len(plan.jobs))
+        harness_timeout = call_timeout * len(plan.jobs)
         env = {
             "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
             "HOME": scratch,
             "PYTHONPATH": str(pkg),
             "GPT2COURSE_DATA": str(REPO / "data"),
-            "JUPYTER_RUNTIME_DIR": os.path.join(scratch, ".runtime"),
-            "JUPYTER_DATA_DIR": os.path.join(scratch, ".jupyter"),
             "IPYTHONDIR": os.path.join(scratch, ".ipython"),
             "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
             "MPLBACKEND": "Agg",
@@ -191,28 +200,29 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, limits
             "LANG": "C.UTF-8",
         }
         argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
-                             scratch, results, str(timeout), str(harness_timeout)],
+                             scratch, results, str(timeout)],
                             str(workdir), hide=hide, limits=limits, uid=uid)
-        wall = 120 + timeout * len(nb.cells) + harness_timeout
+        wall = min(MAX_NOTEBOOK_SECONDS, 30 + timeout * len(nb.cells) + harness_timeout)
         out, err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
                                                  preexec_fn=sandbox.set_limits(limits, uid),
                                                  max_bytes=MAX_RESULT_BYTES)
         problems: list[str] = []
         if timed_out:
-            problems.append(f"grading stopped after {wall} s")
+            problems.append(f"grading stopped after {wall} s (the notebook ran too long)")
         try:
             report = json.loads(out.decode("utf-8")) if out else None
         except (ValueError, RecursionError):
             report = None
         if not isinstance(report, dict):
-            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no report"]
-            problems.append(f"the notebook runner failed: {last[0][:300]}")
+            last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
+            problems.append("the notebook ended before it could be graded (os._exit, a crash, "
+                            "or killed)" + (f": {last[0][:200]}" if last else ""))
             return {}, problems
         problems += [str(p)[:300] for p in report.get("problems", [])][:20]
         return remote.read_results(str(report.get("results", ""))), problems
 
 
-def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT,
+def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout: int = CALL_TIMEOUT,
           limits: sandbox.Limits | None = None, source: str | Path | None = None,
           salt: str | None = None, hide: list[Path] = ()) -> Grade:
     """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded.
@@ -229,7 +239,8 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT,
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
     plan = remote.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
     records, problems = execute(build_run(source_nb, answers), plan, exercises,
-                                timeout=timeout, limits=limits or sandbox.Limits(),
+                                timeout=timeout, call_timeout=call_timeout,
+                                limits=limits or sandbox.Limits(),
                                 hide=[path.parent, *map(Path, hide)])
     notes = structure_notes(source_nb, learner)
     out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems)

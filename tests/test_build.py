@@ -68,3 +68,15 @@ def test_notebooks_have_badge_and_setup(notebook_name):
              f"{gpt2course.REPO_NAME}/blob/main/notebooks/{notebook_name}")
     assert badge in nb.cells[0].source
     assert any(gpt2course.REPO_URL in c.source and "google.colab" in c.source for c in nb.cells)
+
+
+def test_public_source_matches_nbgrader_release(notebook_name):
+    """grader.check.public_source strips hidden tests exactly as nbgrader's release did."""
+    from grader.check import public_source
+
+    learner = nbformat.read(NOTEBOOKS / notebook_name, as_version=4)
+    source = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
+    released = {nbgrader(c).get("grade_id"): c.source for c in learner.cells}
+    for cell in source.cells:
+        if nbgrader(cell).get("grade") and not nbgrader(cell).get("solution"):
+            assert public_source(cell.source).strip() == released[nbgrader(cell)["grade_id"]].strip()

@@ -113,24 +113,3 @@ def test_infinite_loop_hits_the_cell_time_limit(tmp_path):
     result = grade_json(path, "--timeout", "5")
     assert result["score"] == 0
     assert all(not c["passed"] for c in result["cells"])
-
-
-def test_no_network_inside_grading(tmp_path):
-    from conftest import filled_notebook
-
-    code = ("import socket\n"
-            "try:\n"
-            "    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
-            "    NETWORK = True\n"
-            "except OSError:\n"
-            "    NETWORK = False\n"
-            "from gpt2course.reference import softmax as _ref\n"
-            "def softmax(x, dim=-1):\n"
-            "    assert not NETWORK, 'network reachable'\n"
-            "    return _ref(x, dim)\n")
-    from grader import sandbox
-    if sandbox.available() == "none":
-        pytest.skip("no network isolation on this machine (install bubblewrap)")
-    path = filled_notebook("00_welcome.ipynb", {"softmax": code}, tmp_path / "00_welcome.ipynb")
-    result = grade_json(path)
-    assert result["score"] == result["max_score"], result

@@ -1,0 +1,151 @@
+"""The attack and fault corpus. Sources are answer cells, written as a learner could."""
+
+WRONG_SOFTMAX = "def softmax(x, dim=-1):\n    return x\n"
+
+ATTACKS = {
+    # nbgrader skips cells tagged skip-execution: tag every test cell, answer wrongly.
+    "skip_execution_tags": dict(
+        notebook="00_welcome.ipynb", answers={"softmax": WRONG_SOFTMAX},
+        edit="tag_tests:skip-execution", targets=["softmax"], report="tags added"),
+    # Blank every later cell (the tests) through IPython's input transformers.
+    "input_transformer": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "get_ipython().input_transformers_cleanup.append(lambda lines: [])\n"
+                            + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    # Make every comparison succeed.
+    "patch_allclose": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import torch, numpy as np\n"
+                            "torch.allclose = lambda *a, **k: True\n"
+                            "torch.equal = lambda *a, **k: True\n"
+                            "np.allclose = lambda *a, **k: True\n"
+                            "np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
+                            "torch.testing.assert_close = lambda *a, **k: None\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="modifies a library"),
+    # A tensor whose every torch operation answers True.
+    "lying_tensor_subclass": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import torch\n"
+                            "class Liar(torch.Tensor):\n"
+                            "    @classmethod\n"
+                            "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+                            "        return True\n"
+                            "    def numpy(self):\n"
+                            "        return self\n"
+                            "def softmax(x, dim=-1):\n"
+                            "    return torch.zeros_like(x).as_subclass(Liar)\n"},
+        targets=["softmax"], report="overrides torch dispatch"),
+    # Replace the test helper itself.
+    "rebind_check": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "def check(*args, **kwargs):\n    return 0\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="test helper"),
+    # Let the course's reference code answer.
+    "import_reference": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "from gpt2course.reference import softmax\n"},
+        targets=["softmax"], report="imports the course package"),
+    "import_reference_dynamically": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "softmax = __import__('gpt2' + 'course.refer' + 'ence', fromlist=['x']).softmax\n"},
+        targets=["softmax"], report="flagged softmax"),
+    "import_check_oracle": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "from gpt2course.checks.bpe import merge_oracle as merge\n"},
+        targets=["merge"], report="imports the course package"),
+    # Read the instructor's source notebook (hidden tests, solutions).
+    "read_solutions": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import json, glob\n"
+                            "SRC = [open(p).read() for p in glob.glob('/**/solutions/00_welcome.ipynb', recursive=True)]\n"
+                            + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    "read_solutions_with_numpy": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import numpy as np\n"
+                            "ROOT = '@REPO@'\n"
+                            "SRC = np.fromfile(ROOT + '/sol' + 'utions/00_welcome.ipynb', dtype=np.uint8)\n"
+                            + WRONG_SOFTMAX},
+        targets=["softmax"], report="reads files"),
+    # Patch builtins so that checks see what they want.
+    "patch_builtins": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import builtins\nbuiltins.isinstance = lambda *a: True\n"
+                            "builtins.abs = lambda x: 0\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="touches builtins"),
+    # Swallow every exception, so failing tests look clean.
+    "set_custom_exc": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+                            + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    # Hide tracebacks from the grader.
+    "suppress_tracebacks": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import sys, traceback\nsys.excepthook = lambda *a: None\n"
+                            "traceback.print_exc = lambda *a, **k: None\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    # End the kernel before the tests run.
+    "os_exit": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": WRONG_SOFTMAX + "import os\nos._exit(0)\n"},
+        targets=["softmax"], report="kills the process"),
+    "sys_exit": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": WRONG_SOFTMAX + "import sys\nsys.exit(0)\n"},
+        targets=["softmax"], report="exits the process"),
+    # Rewrite results after the harness wrote them.
+    "post_run_hook": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "ip = globals()['get_' + 'ipython']()\n"
+                            "ip.events.register('post_run_cell', lambda *a: None)\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    # Delete the test cells and strip the notebook's metadata.
+    "delete_tests": dict(
+        notebook="00_welcome.ipynb", answers={"softmax": WRONG_SOFTMAX},
+        edit="delete_tests", targets=["softmax"], report="no nbgrader metadata"),
+}
+
+FAULTS = {
+    "infinite_loop_at_top_level": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "while True:\n    pass\n"},
+        targets=["softmax"], report="ran longer than"),
+    "infinite_loop_in_function": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "def softmax(x, dim=-1):\n    while True:\n        pass\n"},
+        targets=["softmax"], message="TimeoutError"),
+    "memory_bomb": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "def softmax(x, dim=-1):\n    hog = [bytearray(2**28) for _ in range(400)]\n    return x\n"},
+        targets=["softmax"], message="MemoryError"),
+    "fork_bomb": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import os\nfor _ in range(10000):\n    try:\n        os.fork()\n"
+                            "    except OSError:\n        break\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    "output_flood": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "for _ in range(400):\n    print('x' * 1_000_000)\n" + WRONG_SOFTMAX},
+        targets=["softmax"], message="softmax"),
+    "disk_fill": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import os\ni = 0\ntry:\n    while True:\n"
+                            "        with open(f'fill{i}', 'wb') as f:\n            f.write(b'0' * 2**26)\n"
+                            "        i += 1\nexcept OSError:\n    pass\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="flagged softmax"),
+    "network_access": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
+                            "except OSError:\n    pass\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="uses the network"),
+    "syntax_error": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "def merge(ids, pair, new_id)\n    return ids\n"},
+        targets=["merge"], message="merge"),
+    "unsupported_return_type": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "def softmax(x, dim=-1):\n    return object()\n"},
+        targets=["softmax"], message="cannot be checked"),
+}

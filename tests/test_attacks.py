@@ -1,0 +1,68 @@
+"""The attack and fault corpora (tests/attacks/corpus.py) through `python -m grader check`.
+
+Attacks gain 0 points on what they target and are reported; faults get a clear verdict and the
+grading completes. Each entry is graded in its own run with short time limits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from attacks.corpus import ATTACKS, FAULTS
+from conftest import REPO, filled_notebook, grade_json
+
+
+def _edit(path, edit):
+    nb = nbformat.read(path, as_version=4)
+    if edit and edit.startswith("tag_tests:"):
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                cell.metadata["tags"] = [edit.split(":", 1)[1]]
+    elif edit == "delete_tests":
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+        for cell in nb.cells:
+            cell.metadata = {}
+    elif edit:
+        raise ValueError(edit)
+    nbformat.write(nb, path)
+
+
+def _grade(entry, tmp_path):
+    answers = {k: v.replace("@REPO@", str(REPO)) for k, v in entry["answers"].items()}
+    path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
+    _edit(path, entry.get("edit"))
+    return grade_json(path, "--timeout", "15", "--call-timeout", "5")
+
+
+def _target_cells(result, target):
+    cells = [c for c in result["cells"]
+             if c["grade_id"] == f"test_{target}" or c["grade_id"].startswith(f"test_{target}_hidden")]
+    assert cells, target
+    return cells
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_gains_nothing_and_is_reported(name, tmp_path):
+    entry = ATTACKS[name]
+    result = _grade(entry, tmp_path)
+    for target in entry["targets"]:
+        for cell in _target_cells(result, target):
+            assert cell["score"] == 0, (name, cell)
+    report = " | ".join(result["errors"])
+    assert entry["report"] in report, f"{name}: {report!r}"
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_gets_a_clear_verdict(name, tmp_path):
+    entry = FAULTS[name]
+    result = _grade(entry, tmp_path)
+    json.dumps(result)
+    for target in entry["targets"]:
+        for cell in _target_cells(result, target):
+            assert cell["score"] == 0 and cell["message"], (name, cell)
+    text = " | ".join(result["errors"] + [c["message"] for t in entry["targets"] for c in _target_cells(result, t)])
+    expected = entry.get("report") or entry.get("message")
+    assert expected in text, f"{name}: {text!r}"

@@ -1,0 +1,60 @@
+"""The catalogue through the trusted path: harness in this process, verdicts by remote.Plan.
+
+Grading never runs checks in the learner's process: the harness calls the function on inputs
+from salted seeds and the grader verifies plain-data results. This walks every catalogue entry
+through that path (without a sandbox, for speed; tests/test_catalogue_notebooks.py and
+tests/test_attacks.py cover the sandboxed pipeline) and through the static review: wrong entries
+must fail, valid ones must pass unflagged, for several salts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import flags
+from gpt2course.checks import remote
+from test_catalogue_checks import MODULES, NOTEBOOK_EXERCISES, build
+
+SALTS = ["salt-a", "salt-b", "salt-c"]
+
+
+def _verdicts(exercise: str, fn, salt: str, tmp_path) -> list[tuple[bool, str]]:
+    specs = [remote.Spec(exercise, seed=11), remote.Spec(exercise, seed=12, hidden=True)]
+    plan = remote.Plan(specs, salt)
+    jobs, results = tmp_path / "jobs.json", tmp_path / "results.jsonl"
+    jobs.write_text(plan.jobs_json())
+    namespace = {exercise: fn}
+    exec(remote.harness_source(str(jobs), str(results), 20), namespace)
+    records = remote.read_results(results.read_text())
+    return [plan.verdict(spec, records) for spec in specs]
+
+
+def _entries(kind):
+    for stem, module in MODULES.items():
+        for exercise, entries in getattr(module, kind).items():
+            for entry, source in entries.items():
+                yield pytest.param(exercise, entry, source, id=f"{stem}-{exercise}-{entry}")
+
+
+@pytest.mark.parametrize("exercise, entry, source", list(_entries("VALID")))
+def test_valid_entry_passes_the_trusted_path_unflagged(exercise, entry, source, tmp_path):
+    assert flags.review(source) == [], "a valid answer must not be flagged"
+    fn = build(exercise, entry, source)
+    for salt in SALTS:
+        verdicts = _verdicts(exercise, fn, salt, tmp_path)
+        assert all(ok for ok, _ in verdicts), (salt, verdicts)
+
+
+@pytest.mark.parametrize("exercise, entry, source", list(_entries("WRONG")))
+def test_wrong_entry_fails_the_trusted_path(exercise, entry, source, tmp_path):
+    try:
+        fn = build(exercise, entry, source)
+    except Exception:  # noqa: BLE001 - a cell that cannot even define its function earns nothing
+        return
+    for salt in SALTS:
+        verdicts = _verdicts(exercise, fn, salt, tmp_path)
+        assert not all(ok for ok, _ in verdicts), f"{exercise}/{entry} passed with salt {salt}"
+
+
+def test_catalogue_notebooks_are_known():
+    assert {m.NOTEBOOK for m in MODULES.values()} == set(NOTEBOOK_EXERCISES)

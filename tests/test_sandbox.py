@@ -1,0 +1,117 @@
+"""The sandbox itself: what code inside it can and cannot do."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO
+from grader import sandbox
+
+PROBE = textwrap.dedent("""
+    import json, os, socket
+    found = {}
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=3)
+        found["network"] = True
+    except OSError:
+        found["network"] = False
+    found["uid"] = os.getuid()
+    for key, path in PATHS.items():
+        found[key] = os.path.exists(path)
+    try:
+        open(os.path.join(WORKDIR, "planted"), "w").write("x")
+        found["workdir_writable"] = True
+    except OSError:
+        found["workdir_writable"] = False
+    try:
+        with open("/tmp/big", "wb") as f:
+            for _ in range(64):
+                f.write(b"0" * 2**24)
+        found["scratch_unbounded"] = True
+    except OSError:
+        found["scratch_unbounded"] = False
+    try:
+        hog = bytearray(12 * 2**30)
+        found["memory_unbounded"] = True
+    except MemoryError:
+        found["memory_unbounded"] = False
+    print(json.dumps(found))
+""")
+
+
+def _run(code: str, tmp_path, hide=(), limits=sandbox.Limits(scratch_bytes=256 * 2**20)):
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    uid = sandbox.pick_uid()
+    sandbox.prepare(str(workdir), uid)
+    argv = sandbox.wrap([sys.executable, "-c", code], str(workdir), hide=list(hide), limits=limits, uid=uid)
+    out, err, timed_out = sandbox.run_capped(
+        argv, env={"PATH": "/usr/bin:/bin", "HOME": sandbox.scratch_dir(str(workdir))},
+        cwd=str(workdir), timeout=120, preexec_fn=sandbox.set_limits(limits, uid), max_bytes=2**20)
+    assert not timed_out and out, err.decode(errors="replace")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def test_bubblewrap_is_used_in_ci():
+    if os.environ.get("CI_REQUIRES_BWRAP"):
+        assert sandbox.available() == "bwrap"
+
+
+@pytest.mark.skipif(sandbox.available() != "bwrap", reason="needs bubblewrap")
+def test_inside_bubblewrap(tmp_path):
+    secret = tmp_path / "class" / "other_student.ipynb"
+    secret.parent.mkdir()
+    secret.write_text("{}")
+    paths = {"solutions": str(REPO / "solutions" / "00_welcome.ipynb"),
+             "reference": str(REPO / "gpt2course" / "reference" / "softmax.py"),
+             "tests": str(REPO / "tests"),
+             "data": str(REPO / "data" / "tinyshakespeare.txt"),
+             "other_student": str(secret)}
+    code = f"PATHS = {paths!r}\nWORKDIR = {str(tmp_path / 'job')!r}\n" + PROBE
+    found = _run(code, tmp_path, hide=[secret.parent])
+    assert found["network"] is False
+    assert found["solutions"] is False and found["reference"] is False and found["tests"] is False
+    assert found["other_student"] is False
+    assert found["data"] is True
+    assert found["workdir_writable"] is False
+    assert found["scratch_unbounded"] is False
+    assert found["memory_unbounded"] is False
+    if os.geteuid() == 0:
+        assert found["uid"] != 0
+
+
+@pytest.mark.skipif(sandbox.available() != "bwrap" or os.geteuid() != 0,
+                    reason="the process limit needs bubblewrap and an unprivileged uid")
+def test_fork_bomb_is_contained(tmp_path):
+    code = textwrap.dedent("""
+        import os, time
+        made = 0
+        try:
+            for _ in range(5000):
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                made += 1
+        except OSError:
+            pass
+        print('{"made": %d}' % made, flush=True)
+        os._exit(0)
+    """)
+    found = _run(code, tmp_path, limits=sandbox.Limits(processes=100))
+    assert found["made"] < 100
+
+
+def test_limits_apply_without_any_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT2COURSE_SANDBOX", "none")
+    sandbox.available.cache_clear()
+    try:
+        code = ("import json\ntry:\n    hog = bytearray(12 * 2**30)\n    big = True\n"
+                "except MemoryError:\n    big = False\nprint(json.dumps({'memory_unbounded': big}))")
+        assert _run(code, tmp_path)["memory_unbounded"] is False
+    finally:
+        sandbox.available.cache_clear()
