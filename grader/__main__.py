@@ -37,7 +37,48 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--check", action="store_true",
                        help="write nothing; exit 1 when notebooks/ differs from a fresh build")
 
+    course = sub.add_parser("course", help="the class workflow on nbgrader (init, collect, autograde, feedback, export)",
+                            description="The instructor's class workflow; see README (For instructors).")
+    steps = course.add_subparsers(dest="step", required=True)
+    step = steps.add_parser("init", help="create an nbgrader course folder and release every notebook")
+    step.add_argument("root", help="the course folder to create or update")
+    step.add_argument("--students", help="CSV of students (nbgrader db student import format)")
+    step.add_argument("--db", help="gradebook database URL (default: sqlite in the course folder)")
+    step.add_argument("--course-id", default="gpt2course")
+    step = steps.add_parser("collect", help="collect LMS downloads into submitted/")
+    step.add_argument("root")
+    step.add_argument("assignment", help="e.g. 01_tokens_and_data")
+    step.add_argument("downloads", help="folder of <student>_*.ipynb, <student>_*.zip or <student>/ folders")
+    step = steps.add_parser("autograde", help="grade every submission (sandboxed, in parallel) into the gradebook")
+    step.add_argument("root")
+    step.add_argument("assignment")
+    step.add_argument("--jobs", type=int, default=None, help="parallel graders (default: all cores)")
+    step.add_argument("--timeout", type=int, default=60, help="seconds per notebook cell (default 60)")
+    step = steps.add_parser("feedback", help="write HTML feedback (no hidden tests) to feedback/")
+    step.add_argument("root")
+    step.add_argument("assignment")
+    step = steps.add_parser("export", help="export every grade to a CSV file")
+    step.add_argument("root")
+    step.add_argument("csv")
+
     args = parser.parse_args(argv)
+    if args.command == "course":
+        from pathlib import Path
+
+        from . import course as workflow
+        root = Path(args.root)
+        if args.step == "init":
+            workflow.init(root, db_url=args.db, course_id=args.course_id,
+                          students=Path(args.students) if args.students else None)
+        elif args.step == "collect":
+            workflow.collect(root, args.assignment, Path(args.downloads))
+        elif args.step == "autograde":
+            workflow.autograde(root, args.assignment, jobs=args.jobs, timeout=args.timeout)
+        elif args.step == "feedback":
+            workflow.feedback(root, args.assignment)
+        elif args.step == "export":
+            workflow.export(root, Path(args.csv))
+        return 0
     if args.command == "check":
         from . import sandbox
         from .check import CALL_TIMEOUT, DEFAULT_CELL_TIMEOUT, UngradableNotebook, grade, render
