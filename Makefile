@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup system-deps lab test test-fast notebooks check-notebooks grade bench clean
+.PHONY: help setup system-deps lab test notebooks check-notebooks grade bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,9 @@ check-notebooks: setup  ## fail when notebooks/ is stale
 
 grade: setup  ## grade one notebook: make grade NB=notebooks/00_welcome.ipynb
 	$(PY) -m grader check $(NB)
+
+bench: setup system-deps  ## time grading one learner's full series (2 cores)
+	$(PY) -m grader bench --jobs 2
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

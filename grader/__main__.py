@@ -61,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("root")
     step.add_argument("csv")
 
+    bench = sub.add_parser("bench", help="time grading one learner's full series (sequential and parallel)")
+    bench.add_argument("--jobs", type=int, default=2)
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import run
+        run(jobs=args.jobs)
+        return 0
     if args.command == "course":
         from pathlib import Path
 

@@ -80,3 +80,17 @@ def test_public_source_matches_nbgrader_release(notebook_name):
     for cell in source.cells:
         if nbgrader(cell).get("grade") and not nbgrader(cell).get("solution"):
             assert public_source(cell.source).strip() == released[nbgrader(cell)["grade_id"]].strip()
+
+
+def test_test_cells_only_call_checks(notebook_name):
+    """The grader runs test cells as data (their check calls), so they must hold nothing else."""
+    import ast
+
+    from gpt2course.checks import remote
+
+    nb = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
+    for cell in nb.cells:
+        if nbgrader(cell).get("grade") and not nbgrader(cell).get("solution"):
+            assert remote.specs_in(cell.source), cell.source
+            for stmt in ast.parse(cell.source).body:
+                assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call), ast.unparse(stmt)

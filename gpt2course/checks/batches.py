@@ -136,6 +136,7 @@ def batch_cases(rng, hidden):
         _windows_case("tokens with repeats, block_size=5, batch_size=7",
                       rng.integers(0, 6, size=400), 5, 7, seed),
         _windows_case("block_size=1, batch_size=1", rng.integers(0, 50257, size=40), 1, 1, seed),
+        _windows_case("distinct tokens, block_size=4, batch_size=9", rng.permutation(50257)[:600], 4, 9, seed + 5),
         _generator_case("seeded twice, larger", 5000, 32, 3, seed + 7),
         _coverage_case("data 4 tokens longer than block_size", 11, 4, 200, seed + 1),
     ]

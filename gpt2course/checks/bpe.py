@@ -309,10 +309,14 @@ def decode_cases(rng, hidden):
             _decode_case("raw bytes only", list("héllo".encode("utf-8")), merges),
             _decode_case("an empty list", [], merges),
             _decode_case("invalid UTF-8 (a lone continuation byte)", [104, 0x80, 105], merges),
+            _decode_case("merges whose parts were learned later in pair order",
+                         [258, 257, 32], {(104, 105): 256, (256, 33): 257, (32, 256): 258}),
         ]
     merged = [i for i in range(256, 256 + len(merges))]
     return [
         _decode_case("every merged id", merged, merges),
         _decode_case("another text", encode_oracle(random_text(rng, 30), merges), merges),
         _decode_case("a cut multi-byte character", list("😀".encode("utf-8"))[:3] + [33], merges),
+        _decode_case("nested merges", [259, 32, 258],
+                     {(111, 107): 256, (256, 33): 257, (32, 257): 258, (104, 258): 259}),
     ]

@@ -93,6 +93,8 @@ def softmax_cases(rng: np.random.Generator, hidden: bool) -> list[Case]:
         _case("a 1-D input", rng.normal(size=(9,)) * 4),
         _case("large negative inputs", rng.normal(size=(3, 6)) * 5 - 900),
         _case("a wide spread of values", rng.uniform(-400, 400, size=(2, 3, 8))),
+        _case("slices far apart, dim=1", rng.normal(size=(4, 2, 3)) * 2
+              + np.array([-200.0, 0.0, 200.0, 60.0])[:, None, None], dim=1),
         _case("-inf entries, batched", np.stack([_masked(rng, 5), _masked(rng, 5)]), dim=-1),
         _case("dim=-2", rng.normal(size=(2, 6, 3)), dim=-2),
         _case("a (1, 7, 1) input, dim=1", rng.normal(size=(1, 7, 1)) * 50 + 300, dim=1),
