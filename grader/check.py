@@ -215,7 +215,7 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_t
             report = None
         if not isinstance(report, dict):
             last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
-            problems.append("the notebook ended before it could be graded (os._exit, a crash, "
+            problems.append("the notebook ended before it could be graded (out of memory, os._exit, a crash, "
                             "or killed)" + (f": {last[0][:200]}" if last else ""))
             return {}, problems
         problems += [str(p)[:300] for p in report.get("problems", [])][:20]

@@ -118,8 +118,12 @@ FAULTS = {
         targets=["softmax"], message="TimeoutError"),
     "memory_bomb": dict(
         notebook="00_welcome.ipynb",
-        answers={"softmax": "def softmax(x, dim=-1):\n    hog = [bytearray(2**28) for _ in range(400)]\n    return x\n"},
+        answers={"softmax": "def softmax(x, dim=-1):\n    hog = bytearray(2**35)\n    return x\n"},
         targets=["softmax"], message="MemoryError"),
+    "memory_bomb_at_top_level": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "hog = []\nwhile True:\n    hog.append(bytearray(2**27))\n"},
+        targets=["softmax"], message="the notebook ended before it could be graded"),
     "fork_bomb": dict(
         notebook="00_welcome.ipynb",
         answers={"softmax": "import os\nfor _ in range(10000):\n    try:\n        os.fork()\n"
