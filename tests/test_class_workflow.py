@@ -162,8 +162,11 @@ def test_class_of_thirty(tmp_path):
 
 
 def test_parallel_and_sequential_autograde_agree(tmp_path):
+    """Also: the gradebook can live elsewhere (another database URL, as for a large class)."""
     course = tmp_path / "course"
-    _run("init", course)
+    database = tmp_path / "db" / "class.db"
+    database.parent.mkdir()
+    _run("init", course, "--db", f"sqlite:///{database}")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     filled_notebook("00_welcome.ipynb", {}, downloads / "ann_00_welcome.ipynb")
@@ -177,3 +180,8 @@ def test_parallel_and_sequential_autograde_agree(tmp_path):
         verdicts[jobs] = {p.name: json.loads(p.read_text())
                           for p in (course / ".grader" / "verdicts" / "00_welcome").glob("*.json")}
     assert verdicts["1"] == verdicts["2"] and len(verdicts["1"]) == 3
+    assert database.is_file() and not (course / "gradebook.db").exists()
+    _run("export", course, tmp_path / "grades.csv")
+    scores = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(tmp_path / "grades.csv"))
+              if r["assignment"] == "00_welcome"}
+    assert scores == {"ann": 2.0, "ben": 1.0, "cas": 0.0}

@@ -113,3 +113,16 @@ def test_infinite_loop_hits_the_cell_time_limit(tmp_path):
     result = grade_json(path, "--timeout", "5")
     assert result["score"] == 0
     assert all(not c["passed"] for c in result["cells"])
+
+
+def test_warnings_and_stderr_do_not_cost_points(tmp_path):
+    from conftest import answer_cells, filled_notebook
+
+    solved = answer_cells(nbformat.read(SOLUTIONS / "00_welcome.ipynb", as_version=4))["softmax"]
+    noisy = ("import sys, warnings\nwarnings.warn('a warning at definition time')\n"
+             "print('to stderr', file=sys.stderr)\n"
+             + solved.replace("    ### BEGIN SOLUTION\n",
+                              "    ### BEGIN SOLUTION\n    warnings.warn('a warning on every call')\n", 1))
+    path = filled_notebook("00_welcome.ipynb", {"softmax": noisy}, tmp_path / "00_welcome.ipynb")
+    result = grade_json(path)
+    assert result["score"] == result["max_score"], result
