@@ -1,9 +1,8 @@
-"""Where the notebooks run: fast mode, device choice, Colab detection."""
+"""Where the notebooks run: fast mode and device choice."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 FAST_ENV = "GPT2COURSE_FAST"
 
@@ -21,10 +20,6 @@ def fast_mode() -> bool:
 def pick(full, fast):
     """Return ``fast`` in fast mode and ``full`` otherwise (for demo sizes)."""
     return fast if fast_mode() else full
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def default_device() -> str:

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("root")
     step.add_argument("assignment", help="e.g. 01_tokens_and_data")
     step.add_argument("downloads", help="folder of <student>_*.ipynb, <student>_*.zip or <student>/ folders")
+    step.add_argument("--pattern", default=None,
+                      help="regular expression finding the student id in a file name, with a group "
+                           "named student (default: everything before the first '_' or space)")
     step = steps.add_parser("autograde", help="grade every submission (sandboxed, in parallel) into the gradebook")
     step.add_argument("root")
     step.add_argument("assignment")
@@ -78,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             workflow.init(root, db_url=args.db, course_id=args.course_id,
                           students=Path(args.students) if args.students else None)
         elif args.step == "collect":
-            workflow.collect(root, args.assignment, Path(args.downloads))
+            import re
+            pattern = re.compile(args.pattern) if args.pattern else workflow.STUDENT_ID
+            if "student" not in pattern.groupindex:
+                parser.error("--pattern needs a group named student, e.g. '^(?P<student>[^-]+)-'")
+            workflow.collect(root, args.assignment, Path(args.downloads), pattern=pattern)
         elif args.step == "autograde":
             workflow.autograde(root, args.assignment, jobs=args.jobs, timeout=args.timeout)
         elif args.step == "feedback":

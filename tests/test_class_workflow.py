@@ -185,3 +185,25 @@ def test_parallel_and_sequential_autograde_agree(tmp_path):
     scores = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(tmp_path / "grades.csv"))
               if r["assignment"] == "00_welcome"}
     assert scores == {"ann": 2.0, "ben": 1.0, "cas": 0.0}
+
+
+def test_collect_patterns_and_unsafe_archives(tmp_path):
+    import re
+
+    from grader import course as workflow
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "ann-homework.ipynb").write_text("{}")
+    with zipfile.ZipFile(downloads / "bob-upload.zip", "w") as archive:
+        archive.writestr("../../escape.ipynb", "{}")
+        archive.writestr("/abs.ipynb", "{}")
+        archive.writestr("work/00_welcome.ipynb", "{}")
+    (downloads / "no student id.txt").write_text("")
+    collected = workflow.collect(tmp_path / "course", "00_welcome", downloads,
+                                 pattern=re.compile(r"^(?P<student>[a-z]+)-"))
+    assert sorted(collected) == ["ann", "bob"]
+    submitted = tmp_path / "course" / "submitted"
+    assert (submitted / "ann" / "00_welcome" / "homework.ipynb").is_file()
+    assert sorted(p.name for p in (submitted / "bob" / "00_welcome").iterdir()) == ["00_welcome.ipynb", "timestamp.txt"]
+    assert not list(tmp_path.rglob("escape.ipynb")) and not list(tmp_path.rglob("abs.ipynb"))
