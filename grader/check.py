@@ -170,23 +170,90 @@ def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
     return pkg
 
 
+CRASHED = ("the notebook process ended while this was being called (os._exit, a crash, or out of "
+           "memory)")
+REPORT_PATH = "/dev/fd/99"   # the runner's report stream (see run_notebook.py)
+MAX_ATTEMPTS = 3             # runs of one notebook when cells end the process
+
+
+def _read_stream(out: bytes | None) -> tuple[dict, int | None, dict | None]:
+    """(harness records by id, last code cell started, the final "done" object) of a report."""
+    records, started, done = {}, None, None
+    for line in (out or b"").decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if isinstance(obj.get("id"), str):
+            records.setdefault(obj["id"], obj)
+        elif isinstance(obj.get("cell"), int) and not isinstance(obj.get("cell"), bool):
+            started = obj["cell"]
+        elif obj.get("done") is True:
+            done = obj
+    return records, started, done
+
+
 def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
             limits: sandbox.Limits, hide: list[Path]) -> tuple[dict, list[str]]:
-    """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems)."""
+    """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems).
+
+    When a cell ends the process (os._exit, a crash, memory), the notebook runs again without
+    that cell; when a call of the learner's function does, that function's remaining calls are
+    recorded as crashed and the harness goes on with the others.
+    """
+    records: dict[str, dict] = {}
+    problems: list[str] = []
+    skipped: set[int] = set()
+    for _attempt in range(MAX_ATTEMPTS):
+        pending = [job for job in plan.jobs if job["id"] not in records]
+        new, started, done, timed_out, wall = _run_once(nb, pending, skipped, exercises, timeout=timeout,
+                                                        call_timeout=call_timeout, limits=limits, hide=hide)
+        records.update({k: v for k, v in new.items() if k not in records})
+        if done is not None:
+            problems += [str(p)[:300] for p in done.get("problems", []) if isinstance(p, str)][:20]
+            break
+        if timed_out:
+            problems.append(f"grading stopped after {wall} s (the notebook ran too long)")
+            break
+        if started is None:
+            problems.append("the notebook could not be started for grading")
+            break
+        if started == len(nb.cells):  # the harness: a call of the learner's code ended the process
+            culprit = next((job for job in pending if job["id"] not in records), None)
+            if culprit is None:
+                break
+            for job in pending:
+                if job["name"] == culprit["name"] and job["id"] not in records:
+                    records[job["id"]] = {"id": job["id"], "raised": ["ProcessExit", CRASHED]}
+            problems.append(f"a call of {culprit['name']} ended the notebook process; its other "
+                            "calls were skipped")
+        else:
+            skipped.add(started)
+            problems.append(f"code cell {started + 1} ended the notebook process (out of memory, "
+                            "os._exit, a crash); it was skipped and the notebook run again")
+    return records, problems
+
+
+def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str], *, timeout: int,
+              call_timeout: int, limits: sandbox.Limits, hide: list[Path]):
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         workdir = Path(tmp)
         pkg = _sandbox_package(workdir, exercises)
         scratch = sandbox.scratch_dir(str(workdir))
-        jobs, results = workdir / "jobs.json", os.path.join(scratch, "results.jsonl")
-        jobs.write_text(plan.jobs_json())
-        harness = new_code_cell(remote.harness_source(str(jobs), results, call_timeout))
-        harness.metadata["grader"] = {"harness": True}
+        jobs = workdir / "jobs.json"
+        jobs.write_text(json.dumps(jobs_list, allow_nan=False))
         nb = copy.deepcopy(nb)
+        for index in skipped:
+            nb.cells[index].source = ("raise SystemError('this cell ended the notebook process "
+                                      "while being graded, so it was skipped')")
+        harness = new_code_cell(remote.harness_source(str(jobs), REPORT_PATH, call_timeout))
+        harness.metadata["grader"] = {"harness": True}
         nb.cells.append(harness)
         nbformat.write(nb, workdir / "graded.ipynb")
         uid = sandbox.pick_uid()
         sandbox.prepare(str(workdir), uid)
-        harness_timeout = call_timeout * len(plan.jobs)
         env = {
             "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
             "HOME": scratch,
@@ -200,26 +267,13 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_t
             "LANG": "C.UTF-8",
         }
         argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
-                             scratch, results, str(timeout)],
-                            str(workdir), hide=hide, limits=limits, uid=uid)
-        wall = min(MAX_NOTEBOOK_SECONDS, 30 + timeout * len(nb.cells) + harness_timeout)
-        out, err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
-                                                 preexec_fn=sandbox.set_limits(limits, uid),
-                                                 max_bytes=MAX_RESULT_BYTES)
-        problems: list[str] = []
-        if timed_out:
-            problems.append(f"grading stopped after {wall} s (the notebook ran too long)")
-        try:
-            report = json.loads(out.decode("utf-8")) if out else None
-        except (ValueError, RecursionError):
-            report = None
-        if not isinstance(report, dict):
-            last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
-            problems.append("the notebook ended before it could be graded (out of memory, os._exit, a crash, "
-                            "or killed)" + (f": {last[0][:200]}" if last else ""))
-            return {}, problems
-        problems += [str(p)[:300] for p in report.get("problems", [])][:20]
-        return remote.read_results(str(report.get("results", ""))), problems
+                             scratch, str(timeout)], str(workdir), hide=hide, limits=limits, uid=uid)
+        wall = min(MAX_NOTEBOOK_SECONDS, 30 + timeout * len(nb.cells) + call_timeout * len(jobs_list))
+        out, _err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
+                                                  preexec_fn=sandbox.set_limits(limits, uid),
+                                                  max_bytes=MAX_RESULT_BYTES)
+        records, started, done = _read_stream(out)
+        return records, started, done, timed_out, wall
 
 
 def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout: int = CALL_TIMEOUT,

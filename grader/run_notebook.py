@@ -1,14 +1,15 @@
 """The sandboxed side of grading: run a notebook's code cells in this process, report on stdout.
 
 Usage (by grader.check, inside the sandbox, from a copy of this file):
-    python run_notebook.py NOTEBOOK SCRATCH RESULTS CELL_TIMEOUT
+    python run_notebook.py NOTEBOOK SCRATCH CELL_TIMEOUT
 
 It imports nothing of the course. Cells run one after another in an in-process IPython shell
 (magics and displays work; no kernel to start, no messages to pass), each with a time limit;
-what they print is discarded. A cell marked ``metadata.grader.harness`` (the harness that calls
-the learner's functions) sets its own per-call limits. At the end one JSON object goes to the
-original stdout: the problems seen and the text of RESULTS (what the harness wrote), capped.
-Everything here is untrusted: the grader treats the report as the learner's data.
+what they print is discarded. The report is a stream of JSON lines on file descriptor 99 (the
+original stdout): {"cell": i} before code cell i runs, the harness's records (the harness cell,
+marked ``metadata.grader.harness``, writes them to /dev/fd/99 and sets its own per-call limits),
+and {"done": true, "problems": [...]} at the end. A stream without "done" tells the grader which
+cell ended the process. Everything here is untrusted: the grader treats it as the learner's data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 
-MAX_RESULTS = 48 * 2**20
+REPORT_FD = 99
 
 
 class CellTimeout(BaseException):
@@ -35,11 +36,17 @@ def _not_dumpable() -> None:
 
 
 def main(argv: list[str]) -> int:
-    path, scratch, results, timeout = argv[0], argv[1], argv[2], int(argv[3])
+    path, scratch, timeout = argv[0], argv[1], int(argv[2])
     _not_dumpable()
     os.makedirs(scratch, exist_ok=True)
     os.chdir(scratch)
-    report = os.fdopen(os.dup(1), "w")  # non-inheritable copy of stdout, for the report only
+    os.dup2(1, REPORT_FD, inheritable=False)  # the report stream; processes started later don't get it
+    report = os.fdopen(REPORT_FD, "w")
+
+    def emit(obj):
+        report.write(json.dumps(obj) + "\n")
+        report.flush()
+
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -56,6 +63,7 @@ def main(argv: list[str]) -> int:
         raise CellTimeout(f"the cell ran longer than {timeout} s")
 
     for index, cell in enumerate(cells):
+        emit({"cell": index})
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         harness = cell.get("metadata", {}).get("grader", {}).get("harness", False)
         if not harness:
@@ -71,18 +79,7 @@ def main(argv: list[str]) -> int:
         if outcome is not None and isinstance(outcome.error_in_exec, CellTimeout):
             problems.append(f"code cell {index + 1} ran longer than {timeout} s and was interrupted")
 
-    text = ""
-    try:
-        if os.path.isfile(results) and not os.path.islink(results):
-            with open(results, encoding="utf-8", errors="replace") as f:
-                text = f.read(MAX_RESULTS + 1)
-            if len(text) > MAX_RESULTS:
-                problems.append("the harness's results were too large")
-                text = ""
-    except OSError as exc:
-        problems.append(f"the harness's results could not be read ({exc.strerror})")
-    report.write(json.dumps({"problems": problems[:20], "results": text}))
-    report.flush()
+    emit({"done": True, "problems": problems[:20]})
     os._exit(0)  # skip interpreter teardown (and anything the learner registered for it)
 
 

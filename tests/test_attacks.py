@@ -66,3 +66,6 @@ def test_fault_gets_a_clear_verdict(name, tmp_path):
     text = " | ".join(result["errors"] + [c["message"] for t in entry["targets"] for c in _target_cells(result, t)])
     expected = entry.get("report") or entry.get("message")
     assert expected in text, f"{name}: {text!r}"
+    for kept in entry.get("keeps", []):
+        for cell in _target_cells(result, kept):
+            assert cell["passed"], (name, kept, cell)

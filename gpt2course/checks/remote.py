@@ -121,7 +121,12 @@ def __gpt2course_harness(jobs_path, results_path, seconds, wire_source):
         jobs = json.load(f)
     space = globals()
     too_slow = {}  # name -> what to report instead of calling it again
-    with open(results_path, "w", encoding="utf-8") as out:
+    if results_path.startswith("/dev/fd/"):  # a stream the grader's runner holds open
+        import os
+        sink = os.fdopen(os.dup(int(results_path.rsplit("/", 1)[1])), "w", encoding="utf-8")
+    else:
+        sink = open(results_path, "w", encoding="utf-8")
+    with sink as out:
         for job in jobs:
             record = {"id": job["id"]}
             try:

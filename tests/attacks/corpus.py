@@ -123,7 +123,7 @@ FAULTS = {
     "memory_bomb_at_top_level": dict(
         notebook="00_welcome.ipynb",
         answers={"softmax": "hog = []\nwhile True:\n    hog.append(bytearray(2**27))\n"},
-        targets=["softmax"], message="the notebook ended before it could be graded"),
+        targets=["softmax"], message="softmax is not defined"),  # MemoryError, or the cell is skipped
     "fork_bomb": dict(
         notebook="00_welcome.ipynb",
         answers={"softmax": "import os\nfor _ in range(10000):\n    try:\n        os.fork()\n"
@@ -144,6 +144,19 @@ FAULTS = {
         answers={"softmax": "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
                             "except OSError:\n    pass\n" + WRONG_SOFTMAX},
         targets=["softmax"], report="uses the network"),
+    # A crash takes only its own exercise with it: the notebook runs again without that cell,
+    # or the harness goes on without that function.
+    "crash_at_top_level_spares_others": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "import os\nos._exit(3)\n"},
+        targets=["merge"], report="ended the notebook process",
+        keeps=["get_pair_counts", "decode", "get_batch"]),
+    "crash_when_called_spares_others": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"get_batch": "import ctypes\ndef get_batch(data, block_size, batch_size, generator=None):\n"
+                              "    return ctypes.string_at(0)\n"},
+        targets=["get_batch"], report="ended the notebook process",
+        keeps=["get_pair_counts", "merge", "train_bpe", "encode", "decode"]),
     "syntax_error": dict(
         notebook="01_tokens_and_data.ipynb",
         answers={"merge": "def merge(ids, pair, new_id)\n    return ids\n"},
