@@ -34,15 +34,26 @@ def read_notebook(path: str | Path) -> NotebookNode:
     except json.JSONDecodeError as exc:
         raise UngradableNotebook(f"{path}: not a notebook (corrupt JSON: {exc.msg} at line "
                                  f"{exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise UngradableNotebook(f"{path}: not a notebook (JSON nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise UngradableNotebook(f"{path}: not a notebook (no list of cells)")
     if data.get("nbformat") != 4:
         raise UngradableNotebook(f"{path}: unsupported notebook format {data.get('nbformat')!r} "
                                  "(expected 4)")
     try:
+        for cell in data["cells"]:
+            if not isinstance(cell, dict):
+                raise ValueError("a cell that is not an object")
+            if not isinstance(cell.get("metadata"), dict):
+                cell["metadata"] = {}
+            if not isinstance(cell["metadata"].get("nbgrader", {}), dict):
+                del cell["metadata"]["nbgrader"]
+            tags = cell["metadata"].get("tags")
+            if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+                del cell["metadata"]["tags"]
         nb = nbformat.from_dict(data)
         for cell in nb.cells:
-            cell.setdefault("metadata", {})
             if isinstance(cell.get("source"), list):
                 cell["source"] = "".join(cell["source"])
             if not isinstance(cell.get("source", ""), str) or "cell_type" not in cell:

@@ -126,3 +126,47 @@ def test_warnings_and_stderr_do_not_cost_points(tmp_path):
     path = filled_notebook("00_welcome.ipynb", {"softmax": noisy}, tmp_path / "00_welcome.ipynb")
     result = grade_json(path)
     assert result["score"] == result["max_score"], result
+
+
+def _malformed(kind: str) -> bytes:
+    nb = json.loads((NOTEBOOKS / "00_welcome.ipynb").read_text())
+    first = nb["cells"][0]
+    if kind == "deeply_nested":
+        return b'{"cells": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    if kind == "metadata_is_a_list":
+        first["metadata"] = [1, 2]
+    elif kind == "tags_not_a_list":
+        for cell in nb["cells"]:
+            cell["metadata"]["tags"] = 7
+    elif kind == "nbgrader_meta_not_a_dict":
+        for cell in nb["cells"]:
+            cell["metadata"]["nbgrader"] = "softmax"
+    elif kind == "grade_id_not_a_string":
+        for cell in nb["cells"]:
+            if "nbgrader" in cell["metadata"]:
+                cell["metadata"]["nbgrader"]["grade_id"] = 12
+    elif kind == "source_of_numbers":
+        first["source"] = [1, 2, 3]
+    elif kind == "cell_not_an_object":
+        nb["cells"].append("a string")
+    elif kind == "no_cell_type":
+        del first["cell_type"]
+    elif kind == "nbformat_3":
+        nb["nbformat"] = 3
+    return json.dumps(nb).encode()
+
+
+@pytest.mark.parametrize("kind", ["deeply_nested", "metadata_is_a_list", "tags_not_a_list",
+                                  "nbgrader_meta_not_a_dict", "grade_id_not_a_string",
+                                  "source_of_numbers", "cell_not_an_object", "no_cell_type",
+                                  "nbformat_3"])
+def test_malformed_notebooks_get_a_verdict_never_a_traceback(tmp_path, kind):
+    path = tmp_path / "00_welcome.ipynb"
+    path.write_bytes(_malformed(kind))
+    proc = run_check(path, "--json")
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    if proc.returncode == 0:
+        result = json.loads(proc.stdout)
+        assert result["score"] == 0 and result["max_score"] == 2
+    else:
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
