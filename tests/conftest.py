@@ -46,6 +46,23 @@ def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:
     return dest
 
 
+def apply_edit(path: Path, edit: str | None) -> None:
+    """A structural edit a learner (or a tool) makes: "tag_tests:<tag>" tags every test cell,
+    "delete_tests" deletes them and strips every cell's metadata."""
+    nb = nbformat.read(path, as_version=4)
+    if edit and edit.startswith("tag_tests:"):
+        for cell in nb.cells:
+            if nbgrader(cell).get("grade"):
+                cell.metadata["tags"] = [edit.split(":", 1)[1]]
+    elif edit == "delete_tests":
+        nb.cells = [c for c in nb.cells if not nbgrader(c).get("grade")]
+        for cell in nb.cells:
+            cell.metadata = {}
+    elif edit:
+        raise ValueError(edit)
+    nbformat.write(nb, path)
+
+
 def grade_json(path: Path, *extra: str) -> dict:
     proc = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "--json", *extra],
                           capture_output=True, text=True, cwd=REPO, timeout=600)

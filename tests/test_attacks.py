@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 
 from attacks.corpus import ATTACKS, FAULTS
-from conftest import REPO, filled_notebook, grade_json
-
-
-def _edit(path, edit):
-    nb = nbformat.read(path, as_version=4)
-    if edit and edit.startswith("tag_tests:"):
-        for cell in nb.cells:
-            if cell.metadata.get("nbgrader", {}).get("grade"):
-                cell.metadata["tags"] = [edit.split(":", 1)[1]]
-    elif edit == "delete_tests":
-        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
-        for cell in nb.cells:
-            cell.metadata = {}
-    elif edit:
-        raise ValueError(edit)
-    nbformat.write(nb, path)
+from conftest import REPO, apply_edit, filled_notebook, grade_json
 
 
 def _grade(entry, tmp_path):
     answers = {k: v.replace("@REPO@", str(REPO)) for k, v in entry["answers"].items()}
     path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
-    _edit(path, entry.get("edit"))
+    apply_edit(path, entry.get("edit"))
     return grade_json(path, "--timeout", "15", "--call-timeout", "5")
 
 

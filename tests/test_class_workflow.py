@@ -4,18 +4,16 @@ feedback, export. The exported CSV must equal the grades the roster was built to
 from __future__ import annotations
 
 import csv
-import io
 import json
 import subprocess
 import sys
 import zipfile
 
 import nbformat
-import pytest
 
 from attacks.corpus import ATTACKS
 from catalogue import nb00_welcome as cat00, nb01_tokens_and_data as cat01
-from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, filled_notebook
+from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, apply_edit, filled_notebook
 
 SOLVED00 = answer_cells(nbformat.read(SOLUTIONS / "00_welcome.ipynb", as_version=4))["softmax"]
 ONE_D_BROKEN = SOLVED00.replace('"""Softmax', '"""1-D inputs returned as they are.\n    Softmax', 1).replace(
@@ -59,12 +57,7 @@ def _write_submission(student, how, downloads, tmp_path):
     elif how in ATTACKS:
         entry = ATTACKS[how]
         path = filled_notebook("00_welcome.ipynb", entry["answers"], downloads / name)
-        if entry.get("edit", "").startswith("tag_tests:"):
-            nb = nbformat.read(path, as_version=4)
-            for cell in nb.cells:
-                if cell.metadata.get("nbgrader", {}).get("grade"):
-                    cell.metadata["tags"] = ["skip-execution"]
-            nbformat.write(nb, path)
+        apply_edit(path, entry.get("edit"))
     elif how == "strip_metadata":
         path = filled_notebook("00_welcome.ipynb", {}, downloads / name)
         nb = nbformat.read(path, as_version=4)
