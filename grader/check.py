@@ -56,9 +56,13 @@ class Grade:
     max_score: float
     cells: list[CellResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The learner's answer cells as graded, by grade_id (not part of the JSON report).
+    answers: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        report = asdict(self)
+        del report["answers"]
+        return report
 
 
 @dataclass
@@ -297,7 +301,8 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
                                 limits=limits or sandbox.Limits(),
                                 hide=[path.parent, *map(Path, hide)])
     notes = structure_notes(source_nb, learner)
-    out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems)
+    out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems,
+                answers=answers.sources)
     for gid, reasons in answers.flagged.items():
         out.errors.append(f"flagged {gid}: {'; '.join(reasons)} (this exercise earns nothing)")
     for cell, specs in tests:

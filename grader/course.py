@@ -184,7 +184,7 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> d
     staged_dir.mkdir(parents=True, exist_ok=True)
     if (folder / "timestamp.txt").is_file():
         shutil.copy(folder / "timestamp.txt", staged_dir / "timestamp.txt")
-    answers = None
+    answers: dict[str, str] = {}
     source_nb = read_notebook(source)
     max_score = float(sum(points(c) for c in source_nb.cells if is_test_cell(c)))
     if path is None:
@@ -194,14 +194,13 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> d
         try:
             grade = check.grade(path, source=source, salt=_salt(root, student, assignment), hide=[root],
                                 timeout=timeout)
-            result = grade.to_json()
-            answers = check.collect_answers(source_nb, read_notebook(path))
+            result, answers = grade.to_json(), grade.answers
         except UngradableNotebook as exc:
             result = {"notebook": path.name, "score": 0.0, "max_score": max_score, "cells": [],
                       "errors": [f"ungradable: {exc}"]}
     for cell in released.cells:
-        if is_answer_cell(cell) and answers is not None and grade_id(cell) in answers.sources:
-            cell.source = answers.sources[grade_id(cell)]
+        if is_answer_cell(cell) and grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
     nbformat.write(released, staged_dir / f"{assignment}.ipynb")
     result["student"] = student
     verdicts = _state(root) / "verdicts" / assignment
