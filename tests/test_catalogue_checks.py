@@ -1,8 +1,9 @@
 """Walk tests/catalogue: every realistic mistake must lose points, every valid answer must pass.
 
 Each catalogue entry is the source of a learner's answer cell. It is exec'd in a fresh namespace
-holding what the notebook would already hold (``torch``, ``F``, ``math`` and the solution
-``get_pair_counts`` and ``merge``), and the function it defines is run through the visible and
+holding what the notebook would already hold (``torch``, ``nn``, ``F``, ``math`` and the
+finished earlier pieces from ``gpt2course.reference``, never the exercise itself), and the
+function or class it defines is run through the visible and
 the hidden checks of its exercise.
 
 The outcome of both runs is computed at collection time and written into the test id (for
@@ -38,10 +39,16 @@ NOTEBOOK_EXERCISES = {
     "00_welcome.ipynb": ("softmax",),
     "01_tokens_and_data.ipynb": ("get_pair_counts", "merge", "train_bpe", "encode", "decode",
                                  "get_batch"),
+    "02_embeddings.ipynb": ("Embeddings",),
+    "03_attention.ipynb": ("causal_mask", "attention"),
+    "04_multi_head_attention.ipynb": ("split_heads", "merge_heads", "CausalSelfAttention"),
+    "05_layernorm_and_mlp.ipynb": ("LayerNorm", "gelu", "MLP"),
+    "06_residual_block.ipynb": ("Block",),
 }
 
 # Minimum number of entries per exercise (WRONG, VALID).
-MINIMUM = {"softmax": (5, 3), "get_batch": (5, 2)}
+MINIMUM = {"softmax": (5, 3), "get_batch": (5, 2), "attention": (8, 3),
+           "CausalSelfAttention": (6, 3), "LayerNorm": (6, 3), "Block": (6, 2)}
 DEFAULT_MINIMUM = (3, 2)
 
 KINDS = {  # kind -> (catalogue dict, expectation)
@@ -66,14 +73,11 @@ MODULES = {path.stem: _load(path) for path in sorted(CATALOGUE_DIR.glob("nb*.py"
 
 def build(exercise: str, entry: str, source: str):
     """The function an answer cell defines, exec'd in a notebook-like namespace."""
-    namespace = {
-        "__name__": "__catalogue__",
-        "torch": torch,
-        "F": F,
-        "math": math,
-        "get_pair_counts": reference.get_pair_counts,
-        "merge": reference.merge,
-    }
+    # What a notebook holds when the learner reaches the exercise: the libraries, and earlier
+    # pieces (the learner's own or imported from gpt2course.reference), never the exercise itself.
+    namespace = {name: getattr(reference, name) for name in reference.__all__ if name != exercise}
+    namespace.update({"__name__": "__catalogue__", "torch": torch, "nn": torch.nn, "F": F,
+                      "math": math})
     code = compile(source, f"<catalogue {exercise}/{entry}>", "exec")
     exec(code, namespace)
     fn = namespace.get(exercise)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .protocol import CALL, MODULE, ModuleMismatch, invoke
 from .wire import Seeded
 
 
@@ -25,9 +26,11 @@ class CheckFailed(AssertionError):
 
 @dataclasses.dataclass
 class Call:
-    """One call of the learner's function. ``Seeded(n)`` values become fresh torch.Generators."""
+    """One call of the learner's function. ``Seeded(n)`` values become fresh torch.Generators.
+    ``kind`` is how to call it (see protocol.invoke): a plain call or a module run."""
     args: tuple = ()
     kwargs: dict = dataclasses.field(default_factory=dict)
+    kind: str = CALL
 
 
 @dataclasses.dataclass
@@ -40,9 +43,10 @@ class Case:
     verify: Callable[[Any], None] = lambda output: None
     calls: list[Call] | None = None           # several calls instead of fn(*args, **kwargs)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)  # exception name -> hint
+    kind: str = CALL                          # how args/kwargs are used (protocol.invoke)
 
     def all_calls(self) -> list[Call]:
-        return self.calls if self.calls is not None else [Call(self.args, self.kwargs)]
+        return self.calls if self.calls is not None else [Call(self.args, self.kwargs, self.kind)]
 
 
 @dataclasses.dataclass
@@ -103,6 +107,11 @@ def _same(a, b) -> bool:
                 and bool(np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)))
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return (isinstance(b, (list, tuple)) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return a == b
 
 
@@ -112,17 +121,32 @@ def not_implemented(name: str) -> CheckFailed:
         "with your code, run that cell, then run this one again.")
 
 
+# Exceptions whose message is itself the verdict (raised by the calling protocol, not by the learner).
+MESSAGE_ERRORS = {"ModuleMismatch", "WireError"}
+
+
 def raised(name: str, case: Case, type_name: str, message: str) -> CheckFailed:
     """The verdict for a call that raised ``type_name`` (used where the exception itself is gone)."""
     if type_name == "NotImplementedError":
         return not_implemented(name)
+    if type_name in MESSAGE_ERRORS:
+        return CheckFailed(f"{name} [{case.label}]: {message}")
     if type_name in case.errors:
-        return CheckFailed(f"{name} [{case.label}]: {case.errors[type_name]}")
+        return CheckFailed(f"{name} [{case.label}] raised {type_name} ({message[:160]}): "
+                           f"{case.errors[type_name]}")
     return CheckFailed(f"{name} [{case.label}] raised {type_name}: {message}")
 
 
 def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
     import torch
+    if case.kind == MODULE:
+        inputs_before, inputs_after = before[3], after[3]
+        if not _same(inputs_before, inputs_after):
+            raise CheckFailed(
+                f"{name} changed its input in place [{case.label}]. Build new tensors instead of "
+                "modifying the argument (avoid in-place operations such as `x += ...` or "
+                "`x.mul_(...)` on the input).")
+        return
     for i, (old, new) in enumerate(zip(before, after)):
         if isinstance(old, (torch.Tensor, list, dict, np.ndarray)) and not _same(old, new):
             raise CheckFailed(
@@ -146,11 +170,11 @@ def run_case(fn: Callable, case: Case, name: str) -> None:
         args, kwargs = materialize(call.args), materialize(call.kwargs)
         before = [_snapshot(a) for a in args]
         try:
-            outputs.append(fn(*args, **kwargs))
+            outputs.append(invoke(fn, call.kind, args, kwargs))
         except NotImplementedError:
             raise not_implemented(name) from None
         except Exception as exc:
-            if type(exc).__name__ in case.errors:
+            if type(exc).__name__ in case.errors or isinstance(exc, ModuleMismatch):
                 raise raised(name, case, type(exc).__name__, str(exc)) from None
             raise
         check_unchanged(name, case, before, list(args))

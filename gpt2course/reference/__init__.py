@@ -5,12 +5,22 @@ do the next. Each function here is the same code as the solution cell of its not
 ``solutions/`` (the test suite proves they are identical).
 """
 
+from .attention import attention, causal_mask
 from .batches import get_batch
+from .block import Block
 from .bpe import decode, encode, get_pair_counts, merge, train_bpe
+from .embeddings import Embeddings
+from .layernorm_mlp import MLP, LayerNorm, gelu
+from .multi_head import CausalSelfAttention, merge_heads, split_heads
 from .softmax import softmax
 
 __all__ = [
     "softmax",
     "get_pair_counts", "merge", "train_bpe", "encode", "decode",
     "get_batch",
+    "Embeddings",
+    "causal_mask", "attention",
+    "split_heads", "merge_heads", "CausalSelfAttention",
+    "LayerNorm", "gelu", "MLP",
+    "Block",
 ]

@@ -1,0 +1,134 @@
+"""Checks for notebook 06's ``Block(n_embd, n_head)`` (pre-LN)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import register
+from .layers import expect_parameters, module_case, module_verify, oracle_run, require_output, tensor
+from .layernorm_mlp import gelu_tanh
+from .multi_head import csa_numpy
+
+_PARTS = {"ln_1.weight": "n", "ln_1.bias": "n", "attn.c_attn.weight": "3n,n", "attn.c_attn.bias": "3n",
+          "attn.c_proj.weight": "n,n", "attn.c_proj.bias": "n", "ln_2.weight": "n", "ln_2.bias": "n",
+          "mlp.c_fc.weight": "4n,n", "mlp.c_fc.bias": "4n", "mlp.c_proj.weight": "n,4n", "mlp.c_proj.bias": "n"}
+
+
+def _shapes(n):
+    sizes = {"n": n, "3n": 3 * n, "4n": 4 * n}
+    return {name: tuple(sizes[s] for s in spec.split(",")) for name, spec in _PARTS.items()}
+
+
+def _block_oracle(n_head):
+    def run(p, x):
+        import torch.nn.functional as F
+        B, T, C = x.shape
+
+        def attn(h):
+            q, k, v = F.linear(h, p["attn.c_attn.weight"], p["attn.c_attn.bias"]).split(C, dim=-1)
+            heads = [t.reshape(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v)]
+            y = F.scaled_dot_product_attention(*heads, is_causal=True).transpose(1, 2).reshape(B, T, C)
+            return F.linear(y, p["attn.c_proj.weight"], p["attn.c_proj.bias"])
+
+        def mlp(h):
+            h = F.gelu(F.linear(h, p["mlp.c_fc.weight"], p["mlp.c_fc.bias"]), approximate="tanh")
+            return F.linear(h, p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
+
+        x = x + attn(F.layer_norm(x, (C,), p["ln_1.weight"], p["ln_1.bias"], 1e-5))
+        return x + mlp(F.layer_norm(x, (C,), p["ln_2.weight"], p["ln_2.bias"], 1e-5))
+    return run
+
+
+def _block_mistakes(state, x, n_head):
+    p = {n: v.double().numpy() for n, v in state.items()}
+    xn = x.double().numpy()
+
+    def ln(h, which):
+        mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mean) / np.sqrt(var + 1e-5) * p[f"{which}.weight"] + p[f"{which}.bias"]
+
+    def attn(h):
+        return csa_numpy({k[5:]: v for k, v in p.items() if k.startswith("attn.")}, h, n_head)
+
+    def mlp(h):
+        hidden = gelu_tanh(h @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"])
+        return hidden @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
+
+    def post_ln():
+        h = ln(xn + attn(xn), "ln_1")
+        return ln(h + mlp(h), "ln_2")
+
+    def no_residual():
+        return mlp(ln(attn(ln(xn, "ln_1")), "ln_2"))
+
+    def residual_of_normalised():
+        h = ln(xn, "ln_1")
+        h = h + attn(h)
+        g = ln(h, "ln_2")
+        return g + mlp(g)
+
+    def one_ln():
+        h = xn + attn(ln(xn, "ln_1"))
+        return h + mlp(ln(h, "ln_1"))
+
+    def mlp_first():
+        h = xn + mlp(ln(xn, "ln_2"))
+        return h + attn(ln(h, "ln_1"))
+
+    def parallel():
+        return xn + attn(ln(xn, "ln_1")) + mlp(ln(xn, "ln_2"))
+
+    return [
+        ("this is post-LN (LayerNorm after adding the residual, as in the original Transformer); "
+         "GPT-2 is pre-LN: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)).", post_ln),
+        ("the residual connections are missing: add each sub-layer's output to x "
+         "(x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))).", no_residual),
+        ("only the attention's residual is there: the MLP's output should be added to x too.",
+         lambda: (lambda h: mlp(ln(h, "ln_2")))(xn + attn(ln(xn, "ln_1")))),
+        ("only the MLP's residual is there: the attention's output should be added to x too.",
+         lambda: (lambda h: h + mlp(ln(h, "ln_2")))(attn(ln(xn, "ln_1")))),
+        ("the residual stream should carry x itself, not the normalised x: "
+         "x = x + attn(ln_1(x)) (keep ln_1(x) out of the sum).", residual_of_normalised),
+        ("use ln_1 before the attention and ln_2 before the MLP (two separate LayerNorms).", one_ln),
+        ("attention comes first, then the MLP.", mlp_first),
+        ("the MLP should read the stream after the attention was added (sequential, not parallel).",
+         parallel),
+    ]
+
+
+def _block_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True):
+    x = tensor(rng, B, T, n_embd, scale=1.5)
+    parameters = _shapes(n_embd)
+    if not loaded:
+        def verify(report):
+            expect_parameters(report, parameters)
+            require_output(report["outputs"][0], (B, T, n_embd))
+        return module_case(label, (n_embd, n_head), None, [(x,)], verify)
+    state = {}
+    for name, shape in parameters.items():
+        if name.startswith("ln_") and name.endswith("weight"):
+            state[name] = tensor(rng, *shape, scale=0.3, shift=1.0)
+        else:
+            state[name] = tensor(rng, *shape, scale=0.3)
+    expected, grads = oracle_run(_block_oracle(n_head), state, [(x,)], grad_seed)
+    verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,
+                           mistakes_of=lambda i: _block_mistakes(state, x, n_head))
+    return module_case(label, (n_embd, n_head), state, [(x,)], verify, grad_seed=grad_seed)
+
+
+@register("Block", "parameters ln_1/attn/ln_2/mlp, pre-LN with two residuals, T = 1, gradients")
+def block_cases(rng: np.random.Generator, hidden: bool):
+    seed = int(rng.integers(0, 2**31))
+    if not hidden:
+        return [
+            _block_case(rng, "n_embd=12, n_head=3: parameters", 12, 3, 2, 4, loaded=False),
+            _block_case(rng, "n_embd=12, n_head=3, batch 2, T=5", 12, 3, 2, 5),
+            _block_case(rng, "T=1", 8, 2, 3, 1),
+            _block_case(rng, "gradients", 8, 4, 2, 6, grad_seed=seed),
+        ]
+    return [
+        _block_case(rng, "n_embd=20, n_head=5: parameters", 20, 5, 1, 2, loaded=False),
+        _block_case(rng, "n_embd=20, n_head=5, batch 3, T=8", 20, 5, 3, 8),
+        _block_case(rng, "one head, T=11", 6, 1, 2, 11),
+        _block_case(rng, "n_embd=12, n_head=6, gradients", 12, 6, 2, 5, grad_seed=seed + 1),
+    ]

@@ -1,0 +1,72 @@
+"""Checks for notebook 02's ``Embeddings(vocab_size, block_size, n_embd)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import register
+from .layers import ids, module_case, module_verify, oracle_run, tensor
+
+
+def _oracle(p, idx):
+    import torch
+    import torch.nn.functional as F
+    positions = torch.arange(idx.shape[1])
+    return F.embedding(idx, p["wte.weight"]) + F.embedding(positions, p["wpe.weight"])[None]
+
+
+def _mistakes(state, idx):
+    wte, wpe = state["wte.weight"].double().numpy(), state["wpe.weight"].double().numpy()
+    idx = idx.numpy()
+    T = idx.shape[1]
+    return [
+        ("it equals the token embeddings alone: add the position embeddings, "
+         "self.wpe(torch.arange(T)), to them.", lambda: wte[idx]),
+        ("the position table was indexed with the token ids; positions are 0, 1, ..., T - 1: "
+         "self.wpe(torch.arange(T, device=idx.device)).", lambda: wte[idx] + wpe[np.minimum(idx, len(wpe) - 1)]),
+        ("positions should start at 0, not 1.", lambda: wte[idx] + wpe[1:T + 1][None]),
+        ("the token and position embeddings should be added, not multiplied.", lambda: wte[idx] * wpe[:T][None]),
+        ("positions should count 0 .. T - 1 from the start of the sequence, not end at block_size.",
+         lambda: wte[idx] + wpe[len(wpe) - T:][None]),
+    ]
+
+
+def _case(rng, label, vocab, block, n_embd, batch, T, *, grad_seed=None, loaded=True):
+    import torch
+
+    state = {"wte.weight": tensor(rng, vocab, n_embd), "wpe.weight": tensor(rng, block, n_embd)}
+    idx = ids(rng, vocab, batch, T)
+    expected, grads = oracle_run(_oracle, state, [(idx,)], grad_seed)
+    parameters = {"wte.weight": (vocab, n_embd), "wpe.weight": (block, n_embd)}
+    if not loaded:  # the module's own initial values: only shapes and the sum structure
+        def verify(report):
+            from .layers import expect_parameters, require_output
+            expect_parameters(report, parameters)
+            require_output(report["outputs"][0], (batch, T, n_embd))
+        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify)
+    verify = module_verify(shape_of=lambda i: (batch, T, n_embd), expected=expected, grads=grads or None,
+                           mistakes_of=lambda i: _mistakes(state, idx), what="the output")
+    del torch
+    return module_case(label, (vocab, block, n_embd), state, [(idx,)], verify, grad_seed=grad_seed,
+                       errors={"IndexError": "an index is out of range: positions run from 0 to "
+                                             "T - 1 and token ids from 0 to vocab_size - 1"})
+
+
+@register("Embeddings", "parameter names and shapes, token + position sums, short sequences, gradients")
+def embeddings_cases(rng: np.random.Generator, hidden: bool):
+    seed = int(rng.integers(0, 2**31))
+    if not hidden:
+        return [
+            _case(rng, "vocab_size=11, block_size=8, n_embd=6: parameters", 11, 8, 6, 2, 8, loaded=False),
+            _case(rng, "a batch of 2 full blocks of 8 tokens", 11, 8, 6, 2, 8),
+            _case(rng, "3 tokens with block_size=8", 20, 8, 5, 2, 3),
+            _case(rng, "one token", 7, 4, 3, 3, 1),
+            _case(rng, "gradients reach wte and wpe", 13, 6, 4, 2, 5, grad_seed=seed),
+        ]
+    return [
+        _case(rng, "vocab_size=50, block_size=9, n_embd=10: parameters", 50, 9, 10, 1, 4, loaded=False),
+        _case(rng, "a batch of 4, T=5 with block_size=9", 50, 9, 10, 4, 5),
+        _case(rng, "T = block_size = 16, odd n_embd=7", 33, 16, 7, 2, 16),
+        _case(rng, "one sequence of one token", 5, 3, 8, 1, 1),
+        _case(rng, "gradients, repeated tokens", 3, 12, 6, 3, 11, grad_seed=seed + 1),
+    ]

@@ -1,0 +1,226 @@
+"""Checks for notebook 05's ``LayerNorm``, ``gelu`` and ``MLP``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .core import Case, CheckFailed, register
+from .layers import (ATOL, RTOL, explain, expect_parameters, module_case, module_verify,
+                     oracle_run, require_output, tensor)
+
+# ---- LayerNorm -------------------------------------------------------------------------------
+
+
+def _ln_numpy(x, w, b, eps, *, ddof=0, eps_outside=False):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True, ddof=ddof)
+    denom = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+    return (x - mean) / denom * w + b
+
+
+def _ln_mistakes(x, w, b, eps):
+    n = x.shape[-1]
+    return [
+        ("is eps inside the square root? Divide by sqrt(var + eps), not sqrt(var) + eps.",
+         lambda: _ln_numpy(x, w, b, eps, eps_outside=True)),
+        (f"use the population variance (divide by n = {n}, torch's var(..., unbiased=False) or "
+         "correction=0), as GPT-2 does; torch.var divides by n - 1 by default.",
+         lambda: _ln_numpy(x, w, b, eps, ddof=1)),
+        ("normalise over the last dimension only (each vector on its own), not over the whole "
+         "tensor.", lambda: ((x - x.mean()) / np.sqrt(x.var() + eps)) * w + b),
+        ("weight should multiply and bias should be added after normalising: (x - mean) / "
+         "sqrt(var + eps) * weight + bias.", lambda: _ln_numpy(x, 1.0, 0.0, eps) * b + w),
+        ("weight and bias are missing from the result (multiply by self.weight, add self.bias).",
+         lambda: _ln_numpy(x, 1.0, 0.0, eps)),
+        ("divide by the standard deviation sqrt(var + eps), not by the variance.",
+         lambda: (x - x.mean(axis=-1, keepdims=True)) / (x.var(axis=-1, keepdims=True) + eps) * w + b),
+        ("the default eps should be 1e-5 (GPT-2's); yours seems to be different, or ignored.",
+         lambda: _ln_numpy(x, w, b, 0.0)),
+    ]
+
+
+def _ln_oracle(eps):
+    def run(p, x):
+        import torch.nn.functional as F
+        return F.layer_norm(x, (x.shape[-1],), p["weight"], p["bias"], eps)
+    return run
+
+
+def _ln_case(rng, label, shape, *, eps=None, scale=1.0, shift=0.0, grad_seed=None, loaded=True):
+    import torch
+
+    n = shape[-1]
+    x = tensor(rng, *shape, scale=scale, shift=shift)
+    init_kwargs = {} if eps is None else {"eps": eps}
+    true_eps = 1e-5 if eps is None else eps
+    if loaded:
+        state = {"weight": tensor(rng, n, scale=0.5, shift=1.0), "bias": tensor(rng, n, scale=0.5)}
+    else:  # the module's own initial values must be weight = 1, bias = 0
+        state = {"weight": torch.ones(n), "bias": torch.zeros(n)}
+    expected, grads = oracle_run(_ln_oracle(true_eps), state, [(x,)], grad_seed)
+    wn, bn = state["weight"].double().numpy(), state["bias"].double().numpy()
+    mistakes = _ln_mistakes(x.double().numpy(), wn, bn, true_eps)
+    if not loaded:
+        mistakes = [("weight should start as ones and bias as zeros (so a new LayerNorm only "
+                     "normalises).", lambda: np.full(x.shape, np.nan))] + mistakes
+
+        def verify(report):
+            expect_parameters(report, {"weight": (n,), "bias": (n,)})
+            got = require_output(report["outputs"][0], tuple(shape))
+            if not np.isfinite(got).all():
+                raise CheckFailed("the output contains inf or NaN")
+            try:
+                explain(got, expected[0], mistakes[1:])
+            except CheckFailed as failure:
+                if "differs from the expected" in str(failure):
+                    raise CheckFailed(mistakes[0][0] + " " + str(failure)) from None
+                raise
+        return module_case(label, (n,), None, [(x,)], verify, init_kwargs=init_kwargs)
+    verify = module_verify(shape_of=lambda i: tuple(shape), expected=expected, grads=grads or None,
+                           mistakes_of=lambda i: mistakes, parameters={"weight": (n,), "bias": (n,)})
+    return module_case(label, (n,), state, [(x,)], verify, init_kwargs=init_kwargs, grad_seed=grad_seed)
+
+
+@register("LayerNorm", "against F.layer_norm: initial values, eps, population variance, gradients")
+def layernorm_cases(rng: np.random.Generator, hidden: bool):
+    seed = int(rng.integers(0, 2**31))
+    if not hidden:
+        return [
+            _ln_case(rng, "a new LayerNorm(6) on (4, 6)", (4, 6), loaded=False, scale=2.0, shift=1.0),
+            _ln_case(rng, "(2, 3, 8) with loaded weight and bias", (2, 3, 8), scale=3.0, shift=-2.0),
+            _ln_case(rng, "eps=0.5 with a small spread (is eps inside the square root?)", (3, 5),
+                     eps=0.5, scale=0.4, shift=2.0),
+            _ln_case(rng, "n_embd=4 (population or sample variance?)", (2, 4), scale=1.5),
+            _ln_case(rng, "nearly constant vectors: the default eps=1e-5 matters", (2, 2, 6),
+                     scale=1e-3, shift=0.05),
+            _ln_case(rng, "gradients", (2, 3, 7), grad_seed=seed, scale=2.0),
+        ]
+    return [
+        _ln_case(rng, "a new LayerNorm(9) on (2, 5, 9)", (2, 5, 9), loaded=False, scale=4.0),
+        _ln_case(rng, "(3, 7, 10), loaded", (3, 7, 10), scale=0.5, shift=3.0),
+        _ln_case(rng, "eps=1.0, small spread", (2, 3, 6), eps=1.0, scale=0.6),
+        _ln_case(rng, "n_embd=3, T=1", (1, 1, 3), scale=2.0),
+        _ln_case(rng, "nearly constant vectors, default eps", (3, 8), scale=2e-3, shift=-0.02),
+        _ln_case(rng, "eps=1e-3, gradients", (2, 2, 5), eps=1e-3, grad_seed=seed + 1, scale=0.3),
+    ]
+
+
+# ---- gelu ------------------------------------------------------------------------------------
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _gelu_mistakes(x):
+    from math import erf
+    return [
+        ("this is the exact (erf) GELU; GPT-2 uses the tanh approximation "
+         "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).",
+         lambda: 0.5 * x * (1.0 + np.vectorize(erf)(x / math.sqrt(2.0)))),
+        ("this is the sigmoid approximation x * sigmoid(1.702 x); GPT-2 uses the tanh form.",
+         lambda: x / (1.0 + np.exp(-1.702 * x))),
+        ("this is ReLU; GELU is smooth: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).",
+         lambda: np.maximum(x, 0.0)),
+        ("the factor 0.5 is missing.", lambda: 2 * gelu_tanh(x)),
+        ("inside tanh it is sqrt(2 / pi) * (x + 0.044715 * x**3): check the constant and the cube.",
+         lambda: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**2)))),
+    ]
+
+
+def _gelu_case(label, x) -> Case:
+    import torch
+    import torch.nn.functional as F
+
+    xn = x.double().numpy()
+    expected = F.gelu(x.double(), approximate="tanh").numpy()
+
+    def verify(output):
+        got = require_output(output, tuple(x.shape))
+        explain(got, expected, _gelu_mistakes(xn), rtol=1e-5, atol=1e-6)
+    del torch
+    return Case(label=label, args=(x,), verify=verify)
+
+
+@register("gelu", "against F.gelu(approximate='tanh') from -50 to 50, any shape")
+def gelu_cases(rng: np.random.Generator, hidden: bool):
+    import torch
+
+    if not hidden:
+        return [
+            _gelu_case("x from -6 to 6", torch.linspace(-6, 6, 121)),
+            _gelu_case("a (2, 3, 4) tensor", tensor(rng, 2, 3, 4, scale=2.0)),
+            _gelu_case("large values", tensor(rng, 10, scale=30.0)),
+            _gelu_case("one value", tensor(rng, 1, scale=2.5)),
+        ]
+    return [
+        _gelu_case("x from -3.5 to 3.5, (5, 20)", torch.linspace(-3.5, 3.5, 100).reshape(5, 20)),
+        _gelu_case("a (3, 1, 7) tensor", tensor(rng, 3, 1, 7, scale=3.0)),
+        _gelu_case("values up to +-50", tensor(rng, 4, 6, scale=25.0)),
+        _gelu_case("tiny values", tensor(rng, 8, scale=1e-3)),
+    ]
+
+
+# ---- MLP -------------------------------------------------------------------------------------
+
+def _mlp_oracle(p, x):
+    import torch.nn.functional as F
+    h = F.gelu(F.linear(x, p["c_fc.weight"], p["c_fc.bias"]), approximate="tanh")
+    return F.linear(h, p["c_proj.weight"], p["c_proj.bias"])
+
+
+def _mlp_mistakes(state, x):
+    from math import erf
+    p = {n: v.double().numpy() for n, v in state.items()}
+    xn = x.double().numpy()
+    pre = xn @ p["c_fc.weight"].T + p["c_fc.bias"]
+    out = lambda h: h @ p["c_proj.weight"].T + p["c_proj.bias"]  # noqa: E731
+    return [
+        ("the activation is the exact (erf) GELU; GPT-2 uses the tanh approximation "
+         "(F.gelu(x, approximate='tanh'), or your gelu).",
+         lambda: out(0.5 * pre * (1.0 + np.vectorize(erf)(pre / math.sqrt(2.0))))),
+        ("the activation is ReLU; GPT-2's MLP uses GELU (tanh form).", lambda: out(np.maximum(pre, 0))),
+        ("there is no activation between c_fc and c_proj: apply GELU (tanh form) to c_fc's output.",
+         lambda: out(pre)),
+        ("apply GELU between the layers, not after c_proj.",
+         lambda: gelu_tanh(pre @ p["c_proj.weight"].T + p["c_proj.bias"])),
+    ]
+
+
+def _mlp_case(rng, label, n_embd, B, T, *, grad_seed=None, loaded=True):
+    x = tensor(rng, B, T, n_embd)
+    parameters = {"c_fc.weight": (4 * n_embd, n_embd), "c_fc.bias": (4 * n_embd,),
+                  "c_proj.weight": (n_embd, 4 * n_embd), "c_proj.bias": (n_embd,)}
+    if not loaded:
+        def verify(report):
+            expect_parameters(report, parameters)
+            require_output(report["outputs"][0], (B, T, n_embd))
+        return module_case(label, (n_embd,), None, [(x,)], verify)
+    # Pre-activations spread over about -3..3, where exact and tanh GELU differ most.
+    state = {"c_fc.weight": tensor(rng, 4 * n_embd, n_embd, scale=1.6 / math.sqrt(n_embd)),
+             "c_fc.bias": tensor(rng, 4 * n_embd, scale=0.5),
+             "c_proj.weight": tensor(rng, n_embd, 4 * n_embd, scale=1.0),
+             "c_proj.bias": tensor(rng, n_embd, scale=0.1)}
+    expected, grads = oracle_run(_mlp_oracle, state, [(x,)], grad_seed)
+    verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,
+                           mistakes_of=lambda i: _mlp_mistakes(state, x))
+    return module_case(label, (n_embd,), state, [(x,)], verify, grad_seed=grad_seed)
+
+
+@register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients")
+def mlp_cases(rng: np.random.Generator, hidden: bool):
+    seed = int(rng.integers(0, 2**31))
+    if not hidden:
+        return [
+            _mlp_case(rng, "n_embd=8: parameters", 8, 2, 3, loaded=False),
+            _mlp_case(rng, "n_embd=8, batch 2, T=5", 8, 2, 5),
+            _mlp_case(rng, "T=1", 6, 3, 1),
+            _mlp_case(rng, "gradients", 8, 2, 3, grad_seed=seed),
+        ]
+    return [
+        _mlp_case(rng, "n_embd=5: parameters", 5, 1, 2, loaded=False),
+        _mlp_case(rng, "n_embd=12, batch 3, T=7", 12, 3, 7),
+        _mlp_case(rng, "n_embd=3, T=1", 3, 1, 1),
+        _mlp_case(rng, "n_embd=10, gradients", 10, 2, 4, grad_seed=seed + 1),
+    ]

@@ -1,0 +1,162 @@
+"""What the checks of module and tensor exercises share: module runs, oracles, comparisons.
+
+A module exercise is checked by building the learner's class, loading parameter values by
+GPT-2's names, running forward (and backward), and comparing with an *oracle*: the same
+computation written independently with PyTorch's own functions in float64 (``F.linear``,
+``F.layer_norm``, ``F.gelu``, ``F.scaled_dot_product_attention``), differentiated by autograd.
+When the output is wrong, ``explain`` tries the oracles of known mistakes and names the one that
+matches, in the learner's terms.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .core import Case, CheckFailed, close, to_numpy, worst_difference
+from .protocol import MODULE
+
+# float32 rounding in these small computations stays below ~1e-6 relative; known mistakes are
+# off by more than 1e-3 relative (the smallest: exact-erf GELU inside an MLP, ~2e-4 of the
+# largest output, which the MLP check's inputs make visible).
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def tensor(rng: np.random.Generator, *shape, scale: float = 1.0, shift: float = 0.0):
+    """A float32 tensor of standard-normal values from the check's generator."""
+    import torch
+    return torch.tensor(rng.normal(size=shape) * scale + shift, dtype=torch.float32)
+
+
+def ids(rng: np.random.Generator, high: int, *shape):
+    import torch
+    return torch.tensor(rng.integers(0, high, size=shape), dtype=torch.long)
+
+
+def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, verify,
+                *, init_kwargs: dict | None = None, grad_seed: int | None = None,
+                init_seed: int = 0, errors: dict | None = None) -> Case:
+    """A case that builds the learner's module with ``init_args``, loads ``state`` (None keeps
+    the module's own initial values) and calls it on each of ``inputs`` (a list of argument
+    tuples). ``verify`` receives protocol.run_module's report."""
+    runs = [(list(args), {}) for args in inputs]
+    return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), state, runs,
+                                   grad_seed, init_seed),
+                kind=MODULE, verify=verify, errors=errors or {})
+
+
+def oracle_run(fn: Callable, state: dict, inputs: list[tuple], grad_seed: int | None):
+    """Run the float64 oracle ``fn(params, *args)`` on each input: (outputs, grads) as NumPy,
+    where grads[i] = (input grads, {name: param grad}) with the same output weighting as
+    protocol.run_module."""
+    import torch
+
+    outputs, grads = [], []
+    for args in inputs:
+        params = {n: v.detach().double().requires_grad_(grad_seed is not None) for n, v in state.items()}
+        args = [a.detach().double().requires_grad_(grad_seed is not None)
+                if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        out = fn(params, *args)
+        outputs.append(out.detach().numpy())
+        if grad_seed is not None:
+            g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed))
+            (out * g.double()).sum().backward()
+            grads.append(([a.grad.numpy() if isinstance(a, torch.Tensor) and a.grad is not None else None
+                           for a in args],
+                          {n: p.grad.numpy() for n, p in params.items()}))
+    return outputs, grads
+
+
+def expect_parameters(report: dict, expected: dict[str, tuple]) -> None:
+    got = {n: tuple(s) for n, s in report["parameters"].items()}
+    expected = {n: tuple(s) for n, s in expected.items()}
+    if got == expected:
+        return
+    missing = [n for n in expected if n not in got]
+    extra = [n for n in got if n not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"unexpected {', '.join(extra)}"] if extra else [])
+        raise CheckFailed(f"its parameters should be exactly {', '.join(expected)} (GPT-2's names); "
+                          + "; ".join(parts))
+    wrong = [f"{n} is {got[n]}, expected {expected[n]}" for n in expected if got[n] != expected[n]]
+    raise CheckFailed("parameter shapes differ: " + "; ".join(wrong)
+                      + " (nn.Linear(in, out).weight has shape (out, in))")
+
+
+def require_output(output, shape: tuple, what: str = "the output") -> np.ndarray:
+    import torch
+    if not isinstance(output, torch.Tensor):
+        raise CheckFailed(f"{what} should be a torch.Tensor, got {type(output).__name__}")
+    if tuple(output.shape) != tuple(shape):
+        raise CheckFailed(f"{what} has shape {tuple(output.shape)}, expected {tuple(shape)}")
+    if output.dtype != torch.float32:
+        raise CheckFailed(f"{what} has dtype {output.dtype}; for float32 inputs and parameters "
+                          "it should stay float32")
+    return to_numpy(output)
+
+
+def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Callable]],
+            what: str = "the output", rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Raise CheckFailed unless ``got`` is close to ``expected``; name the first known mistake
+    (hint, lazily computed oracle output) that ``got`` matches."""
+    if close(got, expected, rtol=rtol, atol=atol):
+        return
+    if np.isnan(got).any() and not np.isnan(expected).any():
+        nan_hint = (" It contains NaN: a row whose scores are all -inf, or 0 * (-inf) "
+                    "(multiplying a mask with -inf), gives NaN.")
+    else:
+        nan_hint = ""
+    for hint, alternative in mistakes:
+        try:
+            alt = np.asarray(alternative(), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a mistake that cannot even be computed here does not match
+            continue
+        if alt.shape == got.shape and close(got, alt, rtol=rtol, atol=atol):
+            raise CheckFailed(f"{what} is wrong: {hint}")
+    raise CheckFailed(f"{what} differs from the expected values ({worst_difference(got, expected)})."
+                      + nan_hint)
+
+
+def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
+    """Compare the learner's gradients (from protocol.run_module) with the oracle's."""
+    expected_inputs, expected_params = expected
+    for name, grad in report_grads["parameters"].items():
+        if name not in expected_params:
+            continue
+        if grad is None:
+            raise CheckFailed(f"no gradient reached the parameter {name}: is it used in forward "
+                              "(and not through .data or .detach())?")
+        if not close(to_numpy(grad), expected_params[name], rtol=1e-3, atol=1e-4):
+            raise CheckFailed(f"the gradient of {name} is wrong ({worst_difference(to_numpy(grad), expected_params[name])}): "
+                              "forward computes the right values in a way autograd cannot follow "
+                              "(in-place changes of tensors autograd needs, .data, or constants "
+                              "made from the parameters?)")
+    for label, grad, exp in zip(input_names, report_grads["inputs"], expected_inputs):
+        if exp is None:
+            continue
+        if grad is None:
+            raise CheckFailed(f"no gradient flows back to {label}: does forward detach it?")
+        if not close(to_numpy(grad), exp, rtol=1e-3, atol=1e-4):
+            raise CheckFailed(f"the gradient with respect to {label} is wrong "
+                              f"({worst_difference(to_numpy(grad), exp)})")
+
+
+def module_verify(*, shape_of: Callable[[int], tuple], expected: list, grads: list | None,
+                  mistakes_of: Callable[[int], list], parameters: dict | None = None,
+                  what: str = "the output", input_names: tuple = ("the input",)):
+    """A verify for module_case: parameters (if given), each output against ``expected[i]``
+    (explaining mismatches with ``mistakes_of(i)``), then gradients against ``grads[i]``."""
+    def verify(report):
+        if parameters is not None:
+            expect_parameters(report, parameters)
+        for i, output in enumerate(report["outputs"]):
+            got = require_output(output, shape_of(i), what)
+            explain(got, expected[i], mistakes_of(i), what)
+        if grads is not None:
+            if not report.get("grads"):
+                raise CheckFailed("no gradients were reported")
+            for i, g in enumerate(report["grads"]):
+                expect_grads(g, grads[i], list(input_names))
+    return verify

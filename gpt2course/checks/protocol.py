@@ -1,0 +1,107 @@
+"""How a check calls the learner's code: a plain call, or a module built, loaded and run.
+
+``invoke(fn, kind, args, kwargs)`` is what both the in-notebook checks and the grading harness
+call, so a learner's code meets the same protocol in both. For ``kind == "module"`` the
+arguments describe a module run (see ``run_module``): construct the learner's class, load given
+parameter values by GPT-2's names, run forward on inputs and, optionally, backpropagate a seeded
+random weighting of the output and report the gradients. Only plain data comes back.
+
+This file is pasted, as source, into the grading harness next to ``wire.py``, so it imports
+nothing from the course.
+"""
+
+CALL = "call"
+MODULE = "module"
+
+
+class ModuleMismatch(Exception):
+    """The learner's module is not what the exercise asks for (kind, parameter names or shapes)."""
+
+
+def invoke(fn, kind, args, kwargs):
+    """Call ``fn`` the way ``kind`` says and return what the checks compare."""
+    if kind == CALL:
+        return fn(*args, **kwargs)
+    if kind == MODULE:
+        return run_module(fn, *args, **kwargs)
+    raise ValueError(f"unknown call kind {kind!r}")
+
+
+def _shape(t):
+    return "(" + ", ".join(str(n) for n in t.shape) + ")"
+
+
+def _names(names):
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _load(module, state):
+    import torch
+
+    own = module.state_dict()
+    params = [n for n, _ in module.named_parameters()]
+    missing = [n for n in state if n not in own]
+    extra = [n for n in params if n not in state]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"it has no {_names(missing)}")
+        if extra:
+            parts.append(f"it has parameters the exercise does not ask for: {_names(extra)}")
+        raise ModuleMismatch(
+            "its parameters do not have GPT-2's names: " + "; ".join(parts) + ". Expected "
+            f"exactly {_names(state)} (attribute names matter: they are how GPT-2's weights load).")
+    wrong = [f"`{n}` is {_shape(own[n])}, expected {_shape(v)}"
+             for n, v in state.items() if tuple(own[n].shape) != tuple(v.shape)]
+    if wrong:
+        raise ModuleMismatch("parameter shapes differ: " + "; ".join(wrong) + " (nn.Linear(in, out) "
+                             "stores its weight as (out, in)).")
+    with torch.no_grad():
+        for n, value in state.items():
+            own[n].copy_(value)
+
+
+def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0):
+    """Build ``cls(*init_args, **init_kwargs)`` (global RNG seeded with ``init_seed``), load
+    ``state`` ({name: tensor}, every parameter by name) unless it is None, and call the module
+    on each ``(args, kwargs)`` of ``inputs`` in eval mode.
+
+    With ``grad_seed``, floating-point inputs require grad and ``(out * g).sum()`` is
+    backpropagated for a seeded standard-normal ``g``. Returns {"parameters": {name: shape},
+    "outputs": [...], "grads": [{"inputs": [...], "parameters": {name: grad}}] or None}.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        module = cls(*init_args, **init_kwargs)
+    if not isinstance(module, torch.nn.Module):
+        raise ModuleMismatch(f"it should be a torch.nn.Module (class ...(nn.Module), calling "
+                             f"super().__init__() first), but building it gave a {type(module).__name__}")
+    shapes = {n: list(p.shape) for n, p in module.named_parameters()}
+    if state is not None:
+        _load(module, state)
+    module.eval()
+    outputs, grads = [], []
+    for args, kwargs in inputs:
+        if grad_seed is None:
+            outputs.append(module(*args, **kwargs))
+            continue
+        args = [a.detach().clone().requires_grad_(True)
+                if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        module.zero_grad(set_to_none=True)
+        out = module(*args, **kwargs)
+        outputs.append(out)
+        if not isinstance(out, torch.Tensor):
+            raise ModuleMismatch(f"forward should return a tensor, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise ModuleMismatch(
+                "no gradient can flow through forward: its output is cut off from the parameters "
+                "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")
+        g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed))
+        (out * g.to(out.dtype)).sum().backward()
+        grads.append({
+            "inputs": [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args],
+            "parameters": {n: p.grad for n, p in module.named_parameters()},
+        })
+    return {"parameters": shapes, "outputs": outputs, "grads": grads if grad_seed is not None else None}

@@ -1,0 +1,27 @@
+"""Notebook 06: the pre-LN transformer block."""
+
+import torch
+from torch import nn
+
+from .layernorm_mlp import MLP, LayerNorm
+from .multi_head import CausalSelfAttention
+
+
+class Block(nn.Module):
+    """GPT-2's block: x + attn(ln_1(x)), then + mlp(ln_2(x)) (layer norm before each part)."""
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.ln_1 = LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = LayerNorm(n_embd)
+        self.mlp = MLP(n_embd)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        x = x + self.attn(self.ln_1(x))  # the residual stream carries x through unchanged
+        x = x + self.mlp(self.ln_2(x))
+        return x
+        ### END SOLUTION
