@@ -31,7 +31,7 @@ lab: setup  ## open the course in JupyterLab
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 test: setup system-deps  ## run the whole test suite
-	GPT2COURSE_FAST=1 $(PY) -m pytest -n 2 -q
+	GPT2COURSE_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 notebooks: setup  ## regenerate notebooks/ from solutions/ with nbgrader
 	$(PY) -m grader build

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .protocol import CALL, MODULE, ModuleMismatch, invoke
+from .protocol import CALL, GRAD, MODULE, ModuleMismatch, invoke
 from .wire import Seeded
 
 
@@ -147,6 +147,8 @@ def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
                 "modifying the argument (avoid in-place operations such as `x += ...` or "
                 "`x.mul_(...)` on the input).")
         return
+    if case.kind == GRAD:  # (args, kwargs, seed): the arguments are copies, see protocol
+        return
     for i, (old, new) in enumerate(zip(before, after)):
         if isinstance(old, (torch.Tensor, list, dict, np.ndarray)) and not _same(old, new):
             raise CheckFailed(
@@ -168,7 +170,7 @@ def run_case(fn: Callable, case: Case, name: str) -> None:
     outputs = []
     for call in case.all_calls():
         args, kwargs = materialize(call.args), materialize(call.kwargs)
-        before = [_snapshot(a) for a in args]
+        before = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
         try:
             outputs.append(invoke(fn, call.kind, args, kwargs))
         except NotImplementedError:
@@ -177,7 +179,7 @@ def run_case(fn: Callable, case: Case, name: str) -> None:
             if type(exc).__name__ in case.errors or isinstance(exc, ModuleMismatch):
                 raise raised(name, case, type(exc).__name__, str(exc)) from None
             raise
-        check_unchanged(name, case, before, list(args))
+        check_unchanged(name, case, before, list(args) + list(kwargs.values()))
     finish(name, case, outputs)
 
 

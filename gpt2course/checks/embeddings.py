@@ -28,6 +28,10 @@ def _mistakes(state, idx):
         ("the token and position embeddings should be added, not multiplied.", lambda: wte[idx] * wpe[:T][None]),
         ("positions should count 0 .. T - 1 from the start of the sequence, not end at block_size.",
          lambda: wte[idx] + wpe[len(wpe) - T:][None]),
+        ("nothing should scale the sum: GPT-2 adds wte(idx) and wpe(positions) as they are.",
+         lambda: (wte[idx] + wpe[:T][None]) * np.sqrt(wte.shape[1])),
+        ("nothing should scale the sum: GPT-2 adds wte(idx) and wpe(positions) as they are.",
+         lambda: wte[idx] * np.sqrt(wte.shape[1]) + wpe[:T][None]),
     ]
 
 
@@ -43,13 +47,19 @@ def _case(rng, label, vocab, block, n_embd, batch, T, *, grad_seed=None, loaded=
             from .layers import expect_parameters, require_output
             expect_parameters(report, parameters)
             require_output(report["outputs"][0], (batch, T, n_embd))
-        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify)
+        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify, errors=_ERRORS)
     verify = module_verify(shape_of=lambda i: (batch, T, n_embd), expected=expected, grads=grads or None,
                            mistakes_of=lambda i: _mistakes(state, idx), what="the output")
     del torch
     return module_case(label, (vocab, block, n_embd), state, [(idx,)], verify, grad_seed=grad_seed,
-                       errors={"IndexError": "an index is out of range: positions run from 0 to "
-                                             "T - 1 and token ids from 0 to vocab_size - 1"})
+                       errors=_ERRORS)
+
+
+_ERRORS = {"IndexError": "an index is out of range: positions run from 0 to T - 1 (T = "
+                         "idx.size(1)) and token ids from 0 to vocab_size - 1",
+           "RuntimeError": "shapes do not fit: the token embeddings are (B, T, n_embd) and the "
+                           "position embeddings should be (T, n_embd), for positions 0 .. T - 1 "
+                           "(T = idx.size(1), which may be less than block_size)"}
 
 
 @register("Embeddings", "parameter names and shapes, token + position sums, short sequences, gradients")

@@ -97,24 +97,46 @@ def require_output(output, shape: tuple, what: str = "the output") -> np.ndarray
     return to_numpy(output)
 
 
+def _scale(expected: np.ndarray) -> float:
+    finite = np.abs(expected[np.isfinite(expected)])
+    return max(1.0, float(finite.max())) if finite.size else 1.0
+
+
+def matches(got: np.ndarray, expected: np.ndarray, *, rtol: float = RTOL, atol: float = ATOL,
+            nan_equal: bool = False) -> bool:
+    """``got`` equals ``expected`` up to float32 rounding. The absolute tolerance grows with the
+    largest expected magnitude (rounding in a sum is relative to its largest terms)."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return False
+    if nan_equal:
+        both = np.isnan(got) & np.isnan(expected)
+        if (np.isnan(got) != np.isnan(expected)).any():
+            return False
+        got, expected = np.where(both, 0.0, got), np.where(both, 0.0, expected)
+    return close(got, expected, rtol=rtol, atol=atol * _scale(expected))
+
+
 def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Callable]],
             what: str = "the output", rtol: float = RTOL, atol: float = ATOL) -> None:
     """Raise CheckFailed unless ``got`` is close to ``expected``; name the first known mistake
     (hint, lazily computed oracle output) that ``got`` matches."""
-    if close(got, expected, rtol=rtol, atol=atol):
+    if matches(got, expected, rtol=rtol, atol=atol):
         return
+    for hint, alternative in mistakes:
+        try:
+            with np.errstate(all="ignore"):
+                alt = np.asarray(alternative(), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a mistake that cannot even be computed here does not match
+            continue
+        if matches(got, alt, rtol=rtol, atol=atol, nan_equal=True):
+            raise CheckFailed(f"{what} is wrong: {hint}")
     if np.isnan(got).any() and not np.isnan(expected).any():
         nan_hint = (" It contains NaN: a row whose scores are all -inf, or 0 * (-inf) "
                     "(multiplying a mask with -inf), gives NaN.")
     else:
         nan_hint = ""
-    for hint, alternative in mistakes:
-        try:
-            alt = np.asarray(alternative(), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - a mistake that cannot even be computed here does not match
-            continue
-        if alt.shape == got.shape and close(got, alt, rtol=rtol, atol=atol):
-            raise CheckFailed(f"{what} is wrong: {hint}")
     raise CheckFailed(f"{what} differs from the expected values ({worst_difference(got, expected)})."
                       + nan_hint)
 
@@ -128,7 +150,7 @@ def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
         if grad is None:
             raise CheckFailed(f"no gradient reached the parameter {name}: is it used in forward "
                               "(and not through .data or .detach())?")
-        if not close(to_numpy(grad), expected_params[name], rtol=1e-3, atol=1e-4):
+        if not matches(to_numpy(grad), expected_params[name], rtol=1e-3, atol=1e-4):
             raise CheckFailed(f"the gradient of {name} is wrong ({worst_difference(to_numpy(grad), expected_params[name])}): "
                               "forward computes the right values in a way autograd cannot follow "
                               "(in-place changes of tensors autograd needs, .data, or constants "
@@ -138,7 +160,7 @@ def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
             continue
         if grad is None:
             raise CheckFailed(f"no gradient flows back to {label}: does forward detach it?")
-        if not close(to_numpy(grad), exp, rtol=1e-3, atol=1e-4):
+        if not matches(to_numpy(grad), exp, rtol=1e-3, atol=1e-4):
             raise CheckFailed(f"the gradient with respect to {label} is wrong "
                               f"({worst_difference(to_numpy(grad), exp)})")
 

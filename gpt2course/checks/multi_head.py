@@ -24,6 +24,9 @@ def _split_case(label, x, n_head) -> Case:
         ("head h should get the contiguous channels h*head_size ... (h+1)*head_size - 1: reshape "
          "to (B, T, n_head, head_size), not (B, T, head_size, n_head).",
          lambda: xn.reshape(B, T, hs, n_head).transpose(0, 3, 1, 2)),
+        ("split the channels first (view to (B, T, n_head, head_size)), then swap dims 1 and 2: "
+         "transposing (B, T, C) first mixes time steps and channels.",
+         lambda: xn.transpose(0, 2, 1).reshape(B, n_head, T, hs)),
     ]
 
     def verify(output):
@@ -89,30 +92,37 @@ def _csa_oracle(n_head):
     return run
 
 
-def csa_numpy(p: dict, x: np.ndarray, n_head: int, *, scale=None, causal=True, inverted=False,
-              order=(0, 1, 2), heads="transpose", proj=True) -> np.ndarray:
+def csa_numpy(p: dict, x: np.ndarray, n_head: int, *, scale=None, mask="causal", order=(0, 1, 2),
+              split="transpose", merge="transpose", softmax_axis=-1, interleaved=False,
+              proj=True, residual=False) -> np.ndarray:
     """NumPy float64 multi-head causal attention with knobs for the usual mistakes."""
     B, T, C = x.shape
     hs = C // n_head
     qkv = x @ p["c_attn.weight"].T + p["c_attn.bias"]
-    parts = [qkv[..., i * C:(i + 1) * C] for i in range(3)]
+    if interleaved:  # (q, k, v) per head side by side instead of all q, then all k, then all v
+        parts = [qkv.reshape(B, T, n_head, 3, hs)[..., i, :].reshape(B, T, C) for i in range(3)]
+    else:
+        parts = [qkv[..., i * C:(i + 1) * C] for i in range(3)]
     q, k, v = (parts[i] for i in order)
-    if heads == "transpose":
-        split = lambda t: t.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)  # noqa: E731
-        merge = lambda t: t.transpose(0, 2, 1, 3).reshape(B, T, C)  # noqa: E731
-    else:  # a plain reshape both ways: time steps and channels mixed
-        split = lambda t: t.reshape(B, n_head, T, hs)  # noqa: E731
-        merge = lambda t: t.reshape(B, T, C)  # noqa: E731
-    q, k, v = split(q), split(k), split(v)
+
+    def split_fn(t):
+        if split == "transpose":
+            return t.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)
+        return t.reshape(B, n_head, T, hs)  # a plain reshape: time steps and channels mixed
+
+    q, k, v = split_fn(q), split_fn(k), split_fn(v)
     scores = q @ k.transpose(0, 1, 3, 2) / (math.sqrt(hs) if scale is None else scale)
-    allowed = np.tril(np.ones((T, T), dtype=bool))
-    if causal:
-        scores = np.where(~allowed if inverted else allowed, scores, -np.inf)
-    with np.errstate(invalid="ignore"):
-        w = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        w = w / w.sum(axis=-1, keepdims=True)
-    y = merge(w @ v)
-    return y @ p["c_proj.weight"].T + p["c_proj.bias"] if proj else y
+    lower = np.tril(np.ones((T, T), dtype=bool))
+    allowed = {"causal": lower, "inverted": ~lower, "triu": lower.T, "none": None}[mask]
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        w = np.exp(scores - scores.max(axis=softmax_axis, keepdims=True))
+        w = w / w.sum(axis=softmax_axis, keepdims=True)
+    y = w @ v
+    y = y.transpose(0, 2, 1, 3).reshape(B, T, C) if merge == "transpose" else y.reshape(B, T, C)
+    y = y @ p["c_proj.weight"].T + p["c_proj.bias"] if proj else y
+    return x + y if residual else y
 
 
 def _csa_mistakes(state, x, n_head):
@@ -121,21 +131,36 @@ def _csa_mistakes(state, x, n_head):
     C = xn.shape[-1]
     hs = C // n_head
     run = lambda **kw: (lambda: csa_numpy(p, xn, n_head, **kw))  # noqa: E731
+    order = "c_attn's output splits into q, k, v in that order (GPT-2's layout): " \
+            "q, k, v = self.c_attn(x).split(n_embd, dim=-1)."
     return [
         ("later positions leak into earlier ones: apply the causal mask (position t attends to "
-         "0..t only).", run(causal=False)),
+         "0..t only).", run(mask="none")),
+        ("the mask is the wrong way round: position t may attend to 0..t (torch.tril, True = "
+         "may attend), so fill the scores where the mask is False.", run(mask="inverted")),
+        ("the mask lets each position see the future instead of the past: use the lower "
+         "triangle (torch.tril), not the upper one.", run(mask="triu")),
         (f"scale the scores by 1/sqrt(head_size) = 1/sqrt({hs}), not 1/sqrt(n_embd) = 1/sqrt({C}).",
          run(scale=math.sqrt(C))),
         (f"the scores are not scaled: divide them by sqrt(head_size) = sqrt({hs}).", run(scale=1.0)),
+        ("softmax should run over the keys (the last dimension), not over the queries.",
+         run(softmax_axis=-2)),
         ("the heads were made with a plain reshape/view to (B, n_head, T, head_size): reshape to "
          "(B, T, n_head, head_size) and transpose(1, 2) (use split_heads and merge_heads).",
-         run(heads="view")),
-        ("c_attn's output splits into q, k, v in that order (GPT-2's layout): "
-         "q, k, v = self.c_attn(x).split(n_embd, dim=-1).", run(order=(1, 0, 2))),
-        ("c_attn's output splits into q, k, v in that order (GPT-2's layout).", run(order=(0, 2, 1))),
-        ("c_attn's output splits into q, k, v in that order (GPT-2's layout).", run(order=(2, 1, 0))),
+         run(split="view", merge="view")),
+        ("the heads are merged with a plain reshape/view: transpose(1, 2) back to (B, T, n_head, "
+         "head_size) first (use merge_heads).", run(merge="view")),
+        ("the heads are split with a plain reshape/view: reshape to (B, T, n_head, head_size), "
+         "then transpose(1, 2) (use split_heads).", run(split="view")),
+        (order, run(order=(1, 0, 2))),
+        (order, run(order=(0, 2, 1))),
+        (order, run(order=(2, 1, 0))),
+        (order + " (All queries first, then all keys, then all values; not q, k, v per head.)",
+         run(interleaved=True)),
         ("the heads' merged output should go through the output projection self.c_proj.",
          run(proj=False)),
+        ("return the attention's output only: the residual connection (x + ...) belongs to the "
+         "block (notebook 06), not to this layer.", run(residual=True)),
     ]
 
 

@@ -12,6 +12,7 @@ nothing from the course.
 
 CALL = "call"
 MODULE = "module"
+GRAD = "grad"
 
 
 class ModuleMismatch(Exception):
@@ -24,7 +25,36 @@ def invoke(fn, kind, args, kwargs):
         return fn(*args, **kwargs)
     if kind == MODULE:
         return run_module(fn, *args, **kwargs)
+    if kind == GRAD:
+        return run_with_grad(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
+
+
+def _weighting(out, grad_seed, index):
+    import torch
+    g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed + index))
+    return (out * g.to(out.dtype)).sum()
+
+
+def run_with_grad(fn, args, kwargs, grad_seed):
+    """Call ``fn(*args, **kwargs)`` with its floating-point tensor arguments requiring grad, and
+    backpropagate a seeded random weighting of every tensor it returns (one tensor or a tuple).
+    Returns {"outputs": what fn returned, "grads": [grad of each argument or None]}."""
+    import torch
+
+    args = [a.detach().clone().requires_grad_(True)
+            if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    out = fn(*args, **kwargs)
+    outs = out if isinstance(out, tuple) else (out,)
+    terms = [_weighting(o, grad_seed, i) for i, o in enumerate(outs)
+             if isinstance(o, torch.Tensor) and o.requires_grad]
+    if not terms:
+        raise ModuleMismatch(
+            "no gradient can flow through it: its outputs are cut off from the inputs "
+            "(torch.no_grad(), .detach(), .data, .item() or NumPy inside?)")
+    sum(terms).backward()
+    return {"outputs": out,
+            "grads": [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args]}
 
 
 def _shape(t):
@@ -51,11 +81,12 @@ def _load(module, state):
         raise ModuleMismatch(
             "its parameters do not have GPT-2's names: " + "; ".join(parts) + ". Expected "
             f"exactly {_names(state)} (attribute names matter: they are how GPT-2's weights load).")
-    wrong = [f"`{n}` is {_shape(own[n])}, expected {_shape(v)}"
-             for n, v in state.items() if tuple(own[n].shape) != tuple(v.shape)]
-    if wrong:
-        raise ModuleMismatch("parameter shapes differ: " + "; ".join(wrong) + " (nn.Linear(in, out) "
-                             "stores its weight as (out, in)).")
+    bad = [n for n, v in state.items() if tuple(own[n].shape) != tuple(v.shape)]
+    if bad:
+        wrong = [f"`{n}` is {_shape(own[n])}, expected {_shape(state[n])}" for n in bad]
+        swapped = any(own[n].dim() == 2 and tuple(own[n].shape) == tuple(state[n].shape)[::-1] for n in bad)
+        raise ModuleMismatch("parameter shapes differ: " + "; ".join(wrong) + (
+            " (nn.Linear(in, out) stores its weight as (out, in))." if swapped else "."))
     with torch.no_grad():
         for n, value in state.items():
             own[n].copy_(value)

@@ -96,7 +96,8 @@ class Plan:
                         after = wire.from_plain(record["after"])
                     except (wire.WireError, KeyError, TypeError, ValueError, RecursionError):
                         raise CheckFailed(f"{spec.name} [{case.label}]: its result could not be read") from None
-                    check_unchanged(spec.name, case, list(call.args), list(after))
+                    check_unchanged(spec.name, case, list(call.args) + list(call.kwargs.values()),
+                                    list(after))
                     outputs.append(output)
                 finish(spec.name, case, outputs)
         except CheckFailed as failure:
@@ -142,7 +143,7 @@ def __gpt2course_harness(jobs_path, results_path, seconds, wire_source):
                 finally:
                     signal.alarm(0)
                 record["ok"] = wire["to_plain"](value)
-                record["after"] = wire["to_plain"](args)
+                record["after"] = wire["to_plain"](list(args) + list(kwargs.values()))
             except BaseException as exc:
                 record = {"id": job["id"], "raised": [type(exc).__name__, str(exc)[:500]]}
                 if isinstance(exc, (TimeoutError, KeyboardInterrupt, MemoryError)) and job["name"] not in too_slow:

@@ -1,0 +1,379 @@
+"""Notebook 02's exercise, Embeddings(vocab_size, block_size, n_embd): learner mistakes and
+valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional) and ``math``. The check builds
+the class, loads ``wte.weight`` and ``wpe.weight`` by name, runs forward (the module in eval
+mode) and backpropagates.
+"""
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "02_embeddings.ipynb"
+
+WRONG = {
+    "Embeddings": {
+        # Forgets the position embeddings: wpe is built but never used.
+        "no_positions": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    return self.wte(idx)
+            """,
+        # Looks the position table up with the token ids instead of the positions 0 .. T - 1.
+        "positions_indexed_by_token_ids": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    return self.wte(idx) + self.wpe(idx)
+            """,
+        # Positions 1 .. T: off by one (and out of range for a full block).
+        "positions_start_at_1": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) + self.wpe(torch.arange(1, T + 1))
+            """,
+        # Multiplies the two embeddings instead of adding them.
+        "multiplies_instead_of_adding": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) * self.wpe(torch.arange(T))
+            """,
+        # Concatenates token and position vectors: (B, T, 2 * n_embd).
+        "concatenates_instead_of_adding": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    B, T = idx.shape
+                    pos = self.wpe(torch.arange(T)).expand(B, T, -1)
+                    return torch.cat([self.wte(idx), pos], dim=-1)
+            """,
+        # The position table as a raw nn.Parameter: its name is `wpe`, not `wpe.weight`.
+        "wpe_raw_parameter": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Parameter(torch.randn(block_size, n_embd) * 0.02)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) + self.wpe[:T]
+            """,
+        # Copy-paste: the position table gets vocab_size rows instead of block_size.
+        "wpe_sized_by_vocab": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(vocab_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) + self.wpe(torch.arange(T))
+            """,
+        # Other names than GPT-2's (token_embedding / position_embedding).
+        "descriptive_attribute_names": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.token_embedding = nn.Embedding(vocab_size, n_embd)
+                    self.position_embedding = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.token_embedding(idx) + self.position_embedding(torch.arange(T))
+            """,
+        # The token table as a bias-free nn.Linear on one-hot vectors: weight is (n_embd, vocab).
+        "wte_as_linear_on_one_hot": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.vocab_size = vocab_size
+                    self.wte = nn.Linear(vocab_size, n_embd, bias=False)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    one_hot = F.one_hot(idx, self.vocab_size).float()
+                    return self.wte(one_hot) + self.wpe(torch.arange(T))
+            """,
+        # Unpacks the shape the wrong way round: T is taken from the batch dimension.
+        "T_from_batch_dim": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T, B = idx.shape
+                    return self.wte(idx) + self.wpe(torch.arange(T))
+            """,
+        # Always adds the whole position table, as if every sequence were a full block.
+        "assumes_full_block": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.block_size = block_size
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    return self.wte(idx) + self.wpe(torch.arange(self.block_size))
+            """,
+        # Takes the last T rows of the position table instead of the first T.
+        "positions_from_the_end": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) + self.wpe.weight[-T:]
+            """,
+        # Scales the token embeddings by sqrt(n_embd), as in the original Transformer (not GPT-2).
+        "scales_by_sqrt_n_embd": """
+            import math
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.n_embd = n_embd
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) * math.sqrt(self.n_embd) + self.wpe(torch.arange(T))
+            """,
+        # Fixed sinusoidal positions (the original Transformer) instead of the learned table.
+        "sinusoidal_positions": """
+            import math
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.n_embd = n_embd
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    pos = torch.arange(T, dtype=torch.float32)[:, None]
+                    i = torch.arange(self.n_embd)[None, :]
+                    angle = pos / 10000 ** ((i - i % 2) / self.n_embd)
+                    pe = torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle))
+                    return self.wte(idx) + pe
+            """,
+        # Reads the tables through .data: right values, but no gradient reaches them.
+        "through_data": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte.weight.data[idx] + self.wpe.weight.data[:T]
+            """,
+        # Detaches the position embeddings ("positions are constants"): wpe never learns.
+        "detached_positions": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    T = idx.shape[1]
+                    return self.wte(idx) + self.wpe(torch.arange(T)).detach()
+            """,
+        # Builds the positions under torch.no_grad(): the whole output is cut off from autograd.
+        "forward_under_no_grad": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    with torch.no_grad():
+                        T = idx.shape[1]
+                        x = self.wte(idx) + self.wpe(torch.arange(T))
+                    return x
+            """,
+    },
+}
+
+VALID = {
+    "Embeddings": {
+        # The reference: positions on idx's device, a clear error past block_size.
+        "arange_on_idx_device": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.block_size = block_size
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    B, T = idx.size()
+                    assert T <= self.block_size, "sequence longer than block_size"
+                    pos = torch.arange(0, T, dtype=torch.long, device=idx.device)
+                    return self.wte(idx) + self.wpe(pos)
+            """,
+        # Slices the position table instead of calling the embedding.
+        "slice_wpe_weight": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    return self.wte(idx) + self.wpe.weight[: idx.shape[-1]]
+            """,
+        # Functional lookups with F.embedding and explicit (B, T) positions.
+        "functional_embedding_expanded_positions": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    B, T = idx.shape
+                    pos = torch.arange(T, device=idx.device).unsqueeze(0).expand(B, T)
+                    tok_emb = F.embedding(idx, self.wte.weight)
+                    pos_emb = F.embedding(pos, self.wpe.weight)
+                    return tok_emb + pos_emb
+            """,
+        # GPT-2's embedding dropout: a no-op in eval mode, where the check runs the module.
+        "with_dropout": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+                    self.drop = nn.Dropout(0.1)
+
+                def forward(self, idx):
+                    positions = torch.arange(idx.size(1), device=idx.device)
+                    return self.drop(self.wte(idx) + self.wpe(positions)[None, :, :])
+            """,
+        # Accumulates in place into the fresh token-embedding tensor (fine for autograd).
+        "inplace_add_on_fresh_tensor": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    x = self.wte(idx)
+                    x += self.wpe(torch.arange(idx.shape[1]))
+                    return x
+            """,
+    },
+}
+
+UNCAUGHT: dict = {}
+
+VALID_FAILING: dict = {}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))

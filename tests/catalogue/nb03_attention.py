@@ -1,0 +1,724 @@
+"""Notebook 03's exercises, causal_mask(T) and attention(q, k, v, mask=None): learner mistakes and
+valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional), ``math`` and the finished
+pieces of the other exercises (so an attention cell may call ``causal_mask``).
+"""
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "03_attention.ipynb"
+
+WRONG = {
+    "causal_mask": {
+        # The upper triangle: every position sees the future.
+        "triu": """
+            import torch
+
+            def causal_mask(T):
+                return torch.triu(torch.ones(T, T, dtype=torch.bool))
+            """,
+        # The "masked out" convention: True where attention is forbidden.
+        "true_means_hidden": """
+            import torch
+
+            def causal_mask(T):
+                return torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+            """,
+        # diagonal=-1: a position may not attend to itself.
+        "diagonal_excluded": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-1)
+            """,
+        # Strict comparison of positions: the same mistake written with aranges.
+        "strict_comparison": """
+            import torch
+
+            def causal_mask(T):
+                i = torch.arange(T)
+                return i[:, None] > i[None, :]
+            """,
+        # Comparison the wrong way round: j >= i.
+        "comparison_reversed": """
+            import torch
+
+            def causal_mask(T):
+                i = torch.arange(T)
+                return i[:, None] <= i[None, :]
+            """,
+        # Right pattern, but float 1.0 / 0.0 instead of bool.
+        "float_mask": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T))
+            """,
+        # The additive form (0 where allowed, -inf where hidden) instead of a bool mask.
+        "additive_minus_inf_mask": """
+            import torch
+
+            def causal_mask(T):
+                return torch.triu(torch.full((T, T), float("-inf")), diagonal=1)
+            """,
+        # uint8, as in old PyTorch code.
+        "uint8_mask": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T, dtype=torch.uint8))
+            """,
+        # nanoGPT's buffer shape (1, 1, T, T) instead of (T, T).
+        "extra_batch_dims": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T, dtype=torch.bool)).view(1, 1, T, T)
+            """,
+        # A NumPy array instead of a torch tensor.
+        "numpy_array": """
+            import numpy as np
+
+            def causal_mask(T):
+                return np.tril(np.ones((T, T), dtype=bool))
+            """,
+        # Transposes the lower triangle "to get rows right": the upper triangle again.
+        "tril_transposed": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T)).bool().T
+            """,
+    },
+    "attention": {
+        # Softmax over the queries (dim=-2) instead of the keys.
+        "softmax_over_queries": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-2)
+                return weights @ v, weights
+            """,
+        # Softmax over dim=1: the last axis only for 2-D scores.
+        "softmax_dim_1": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=1)
+                return weights @ v, weights
+            """,
+        # F.softmax without dim: PyTorch guesses dim 0 for 3-D and dim 1 for 4-D inputs.
+        "softmax_without_dim": """
+            import math
+            import torch.nn.functional as F
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = F.softmax(scores)
+                return weights @ v, weights
+            """,
+        # No 1/sqrt(d) scale.
+        "no_scale": """
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Divides by d instead of sqrt(d).
+        "scale_by_d": """
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / q.size(-1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Multiplies by sqrt(d) instead of dividing.
+        "multiplies_by_sqrt_d": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) * math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # sqrt of the scores' last size (the number of keys), not of the head size.
+        "scale_by_sqrt_of_key_count": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1)
+                scores = scores / math.sqrt(scores.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # sqrt of the sequence length T = q.size(-2).
+        "scale_by_sqrt_T": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                T = q.size(-2)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(T)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Scales by the size of v's vectors (d_v) instead of q's (d).
+        "scale_by_sqrt_dv": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(v.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Divides the output by sqrt(d) instead of the scores.
+        "scales_output_not_scores": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v / math.sqrt(q.size(-1)), weights
+            """,
+        # Never applies the mask.
+        "mask_ignored": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # masked_fill is not in place: its result is thrown away, so the mask does nothing.
+        "masked_fill_result_discarded": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Fills where the mask is True: hides exactly the keys that should be visible.
+        "mask_inverted": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # torch.where with its branches swapped: the same inversion.
+        "where_branches_swapped": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = torch.where(mask, float("-inf"), scores)
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Zeroes the weights after the softmax: rows no longer sum to 1.
+        "mask_after_softmax": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                weights = torch.softmax(scores, dim=-1)
+                if mask is not None:
+                    weights = weights * mask
+                return weights @ v, weights
+            """,
+        # Fills the hidden scores with 0 instead of -inf: they still get weight after the softmax.
+        "masked_fill_zero": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, 0.0)
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Multiplies the scores by the mask: hidden scores become 0, not -inf.
+        "multiplies_scores_by_mask": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores * mask
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Additive mask (~mask) * -inf: 0 * -inf is NaN wherever attention is allowed.
+        "additive_mask_zero_times_inf": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores + (~mask) * float("-inf")
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Keeps the scores with mask * scores and adds (1 - mask) * -inf: NaN again.
+        "float_mask_blend_nan": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    m = mask.float()
+                    scores = scores * m + (1 - m) * float("-inf")
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Adds the bool mask to the scores as if it were the additive mask (+1 where allowed).
+        "adds_bool_mask": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores + mask
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Float-mask habit `1 - mask`: PyTorch refuses to subtract a bool tensor.
+        "one_minus_bool_mask": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill((1 - mask).bool(), float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Applies a causal mask whatever mask it is given (or not given).
+        "always_causal": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                T, S = scores.shape[-2:]
+                causal = torch.tril(torch.ones(T, S, dtype=torch.bool))
+                scores = scores.masked_fill(~causal, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # `if mask:` instead of `if mask is not None:`: ambiguous truth value of a tensor.
+        "if_mask_truthiness": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Boolean indexing: works for a 2-D score matrix, not for batches of them.
+        "boolean_index_assignment": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores[~mask] = float("-inf")
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # k.T reverses every dimension of a batched tensor, not just the last two.
+        "dot_T_on_batched_keys": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.T / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # transpose(1, 2): right for (B, T, d) only.
+        "transpose_1_2": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(1, 2) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # torch.bmm: only 3-D batches of matrices.
+        "bmm_only_3d": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return torch.bmm(weights, v), weights
+            """,
+        # Returns (weights, out) instead of (out, weights).
+        "returns_weights_first": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights, weights @ v
+            """,
+        # Returns only the output.
+        "returns_only_out": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                return torch.softmax(scores, dim=-1) @ v
+            """,
+        # Scales the caller's q in place (q /= ...): right values, but q is changed.
+        "inplace_divide_q": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                q /= math.sqrt(q.size(-1))
+                scores = q @ k.transpose(-2, -1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # q.mul_(...): the same in-place change of the input, as a method.
+        "inplace_mul_q": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q.mul_(q.size(-1) ** -0.5) @ k.transpose(-2, -1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Computes in float64 "for stability" and forgets to cast back.
+        "returns_float64": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                q, k, v = q.double(), k.double(), v.double()
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Forgets the softmax: the (masked) scores are returned as the weights.
+        "no_softmax": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, 0.0)
+                return scores @ v, scores
+            """,
+        # Uses k in place of v: out = weights @ k.
+        "weights_times_k": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ k, weights
+            """,
+        # Fills the caller's mask tensor in place while inverting it.
+        "inplace_invert_mask": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(mask.logical_not_(), float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # Zeroes the weights after the softmax, then renormalises the rows: equal in exact
+        # arithmetic, but when a hidden key's score dominates, the kept weights underflow to 0 / 0.
+        "mask_after_softmax_renormalised": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                weights = torch.softmax(scores, dim=-1)
+                if mask is not None:
+                    weights = weights * mask
+                    weights = weights / weights.sum(dim=-1, keepdim=True)
+                return weights @ v, weights
+            """,
+        # Detaches the weights ("they are only for plotting") before using them: no gradient
+        # reaches q and k.
+        "detached_weights": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1).detach()
+                return weights @ v, weights
+            """,
+        # The scores under torch.no_grad(): the right values, cut off from autograd.
+        "scores_under_no_grad": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                with torch.no_grad():
+                    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                    if mask is not None:
+                        scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+    },
+}
+
+VALID = {
+    "causal_mask": {
+        "tril_of_bool_ones": """
+            import torch
+
+            def causal_mask(T):
+                return torch.ones(T, T, dtype=torch.bool).tril()
+            """,
+        # Comparison of position indices: key j <= query i.
+        "arange_comparison": """
+            import torch
+
+            def causal_mask(T):
+                return torch.arange(T)[:, None] >= torch.arange(T)[None, :]
+            """,
+        # Not the strictly-upper triangle.
+        "not_strict_upper": """
+            import torch
+
+            def causal_mask(T):
+                return ~torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+            """,
+        # A float triangle compared back to bool.
+        "float_tril_compared": """
+            import torch
+
+            def causal_mask(T):
+                return torch.tril(torch.ones(T, T)) == 1
+            """,
+        # Python loops.
+        "nested_loops": """
+            import torch
+
+            def causal_mask(T):
+                mask = torch.zeros(T, T, dtype=torch.bool)
+                for i in range(T):
+                    for j in range(i + 1):
+                        mask[i, j] = True
+                return mask
+            """,
+    },
+    "attention": {
+        # einsum for both products.
+        "einsum": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = torch.einsum("...td,...sd->...ts", q, k) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(mask == 0, float("-inf"))
+                weights = scores.softmax(dim=-1)
+                return torch.einsum("...ts,...sd->...td", weights, v), weights
+            """,
+        # An additive mask: 0 where allowed, -inf where hidden.
+        "additive_mask": """
+            import math
+            import torch.nn.functional as F
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores + torch.zeros_like(scores).masked_fill(~mask, float("-inf"))
+                weights = F.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # torch.where with a scalar -inf.
+        "torch_where": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(k.size(-1))
+                if mask is not None:
+                    scores = torch.where(mask, scores, float("-inf"))
+                weights = torch.softmax(scores, -1)
+                return torch.matmul(weights, v), weights
+            """,
+        # Scales q (out of place) before the product; k.mT for the batched transpose.
+        "scale_q_first_mT": """
+            import torch
+
+            def attention(q, k, v, mask=None):
+                q = q * q.shape[-1] ** -0.5
+                scores = q @ k.mT
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # log of the bool mask: log(1) = 0 where allowed, log(0) = -inf where hidden (no NaN).
+        "log_mask_additive": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores + mask.float().log()
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+            """,
+        # A large negative number instead of -inf, as in many tutorials.
+        "fill_minus_1e9": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                d = q.size(-1)
+                scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+                if mask is not None:
+                    scores = scores.masked_fill(mask.logical_not(), -1e9)
+                weights = torch.softmax(scores, dim=-1)
+                out = weights @ v
+                return out, weights
+            """,
+        # The softmax written out with max subtraction, in place on a fresh tensor.
+        "manual_softmax_inplace_on_scores": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1)
+                scores /= math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores.masked_fill_(~mask, float("-inf"))
+                e = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+                weights = e / e.sum(dim=-1, keepdim=True)
+                return weights @ v, weights
+            """,
+        # PyTorch's fused attention for out (the same bool-mask convention), weights by hand.
+        "sdpa_for_out": """
+            import math
+            import torch
+            import torch.nn.functional as F
+
+            def attention(q, k, v, mask=None):
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                return out, scores.softmax(-1)
+            """,
+        # Works in float64, then returns the inputs' dtype.
+        "float64_then_cast_back": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                qd, kd, vd = q.double(), k.double(), v.double()
+                scores = qd @ kd.transpose(-2, -1) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return (weights @ vd).to(q.dtype), weights.to(q.dtype)
+            """,
+    },
+}
+
+UNCAUGHT = {}
+
+VALID_FAILING: dict = {}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))

@@ -1,0 +1,802 @@
+"""Notebook 04's exercises, split_heads, merge_heads and CausalSelfAttention(n_embd, n_head):
+learner mistakes and valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional), ``math`` and the finished
+pieces of the other exercises: ``causal_mask`` and ``attention`` from notebook 03, and
+``split_heads`` / ``merge_heads`` for the CausalSelfAttention cell. The CausalSelfAttention check
+builds the class, loads ``c_attn.*`` and ``c_proj.*`` by name, runs forward (the module in eval
+mode) and backpropagates.
+"""
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "04_multi_head_attention.ipynb"
+
+WRONG = {
+    "split_heads": {
+        # view straight to (B, n_head, T, head_size): time steps and channels mixed.
+        "view_without_transpose": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.view(B, n_head, T, C // n_head)
+            """,
+        # (B, T, head_size, n_head): head h gets every n_head-th channel, not a contiguous slice.
+        "interleaved_channels": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.view(B, T, C // n_head, n_head).permute(0, 3, 1, 2)
+            """,
+        # Transposes first, then reshapes: (B, C, T) cut into (B, n_head, T, head_size).
+        "transpose_then_reshape": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.transpose(1, 2).reshape(B, n_head, T, C // n_head)
+            """,
+        # Swaps the wrong dimensions: (B, head_size, n_head, T).
+        "transpose_1_3": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.view(B, T, n_head, C // n_head).transpose(1, 3)
+            """,
+        # Forgets the transpose: (B, T, n_head, head_size).
+        "forgets_transpose": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.view(B, T, n_head, C // n_head)
+            """,
+        # split(n_head) cuts chunks of n_head channels (that is chunk's job), not n_head chunks.
+        "split_by_n_head_not_head_size": """
+            import torch
+
+            def split_heads(x, n_head):
+                return torch.stack(x.split(n_head, dim=-1), dim=1)
+            """,
+        # Folds the heads into the batch: (B * n_head, T, head_size).
+        "heads_folded_into_batch": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                x = x.view(B, T, n_head, C // n_head).transpose(1, 2)
+                return x.reshape(B * n_head, T, C // n_head)
+            """,
+        # permute with the head-size and time axes in the wrong order: (B, n_head, head_size, T).
+        "permute_wrong_order": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.reshape(B, T, n_head, C // n_head).permute(0, 2, 3, 1)
+            """,
+    },
+    "merge_heads": {
+        # Reshapes (B, n_head, T, head_size) straight to (B, T, C): heads and time mixed.
+        "reshape_without_transpose": """
+            def merge_heads(x):
+                B, n_head, T, head_size = x.shape
+                return x.reshape(B, T, n_head * head_size)
+            """,
+        # .view after .transpose: the tensor is not contiguous.
+        "view_after_transpose": """
+            def merge_heads(x):
+                B, n_head, T, head_size = x.shape
+                return x.transpose(1, 2).view(B, T, n_head * head_size)
+            """,
+        # Puts the head axis last before flattening: channels interleaved across heads.
+        "heads_axis_last": """
+            def merge_heads(x):
+                B, n_head, T, head_size = x.shape
+                return x.permute(0, 2, 3, 1).reshape(B, T, n_head * head_size)
+            """,
+        # Swaps T and head_size instead of n_head and T.
+        "transpose_2_3": """
+            def merge_heads(x):
+                B, n_head, T, head_size = x.shape
+                return x.transpose(2, 3).reshape(B, T, n_head * head_size)
+            """,
+        # Transposes but forgets to flatten: still 4-D.
+        "forgets_reshape": """
+            def merge_heads(x):
+                return x.transpose(1, 2)
+            """,
+        # Concatenates the heads along time instead of along the channels.
+        "cat_heads_along_time": """
+            import torch
+
+            def merge_heads(x):
+                return torch.cat(x.unbind(dim=1), dim=1)
+            """,
+        # Averages the heads: (B, T, head_size).
+        "averages_heads": """
+            def merge_heads(x):
+                return x.mean(dim=1)
+            """,
+    },
+    "CausalSelfAttention": {
+        # No causal mask: later positions leak into earlier ones.
+        "no_mask": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v)
+                    return self.c_proj(merge_heads(y))
+            """,
+        # F.scaled_dot_product_attention without is_causal=True.
+        "sdpa_not_causal": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=2)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y = F.scaled_dot_product_attention(q, k, v)
+                    return self.c_proj(merge_heads(y))
+            """,
+        # The inverted mask ~causal_mask(T): each position sees only the future.
+        "mask_inverted": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, ~causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # torch.triu instead of torch.tril: each position sees itself and the future.
+        "triu_mask": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    mask = torch.triu(torch.ones(T, T, dtype=torch.bool))
+                    y, _ = attention(q, k, v, mask)
+                    return self.c_proj(merge_heads(y))
+            """,
+        # A float 1/0 triangle as attn_mask: SDPA adds a float mask to the scores (+1 where
+        # allowed) instead of hiding the future.
+        "sdpa_float_tril_mask": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    mask = torch.tril(torch.ones(T, T))
+                    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Scales by sqrt(n_embd) instead of sqrt(head_size).
+        "scale_by_sqrt_n_embd": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    att = q @ k.transpose(-2, -1) / math.sqrt(C)
+                    att = att.masked_fill(~causal_mask(T), float("-inf"))
+                    y = att.softmax(dim=-1) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # No scale at all.
+        "no_scale": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    att = q @ k.transpose(-2, -1)
+                    att = att.masked_fill(~causal_mask(T), float("-inf"))
+                    y = torch.softmax(att, dim=-1) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Softmax over the queries inside a hand-written attention.
+        "softmax_over_queries": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                    att = att.masked_fill(~causal_mask(T), float("-inf"))
+                    y = torch.softmax(att, dim=-2) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Heads made with a plain view (no transpose), and merged back the same way.
+        "heads_view_without_transpose": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (t.reshape(B, self.n_head, T, C // self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(y.reshape(B, T, C))
+            """,
+        # Splits the heads correctly but merges without the transpose.
+        "merge_without_transpose": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(y.reshape(B, T, C))
+            """,
+        # k, q, v: the first two thirds of c_attn's output swapped.
+        "qk_swapped": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    k, q, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # v, k, q: the alphabetical habit.
+        "qv_swapped": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    v, k, q = self.c_attn(x).chunk(3, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Per-head layout (B, T, n_head, 3 * head_size), as in some other codebases: not GPT-2's
+        # q | k | v layout of c_attn's output.
+        "qkv_interleaved_per_head": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    hs = C // self.n_head
+                    qkv = self.c_attn(x).view(B, T, self.n_head, 3 * hs).transpose(1, 2)
+                    q, k, v = qkv.split(hs, dim=-1)
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # split(3) cuts chunks of 3 channels (that is chunk(3)'s job): too many values to unpack.
+        "split_3_instead_of_chunk": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    q, k, v = self.c_attn(x).split(3, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(x.size(1)))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # c_proj is defined but the merged heads are returned without it.
+        "c_proj_unused": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return merge_heads(y)
+            """,
+        # No output projection at all.
+        "no_c_proj": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return merge_heads(y)
+            """,
+        # Three separate projections instead of GPT-2's fused c_attn.
+        "separate_qkv_linears": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.q_proj = nn.Linear(n_embd, n_embd)
+                    self.k_proj = nn.Linear(n_embd, n_embd)
+                    self.v_proj = nn.Linear(n_embd, n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    T = x.size(1)
+                    q, k, v = (split_heads(p(x), self.n_head)
+                               for p in (self.q_proj, self.k_proj, self.v_proj))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # bias=False on the projections: GPT-2's c_attn and c_proj have biases.
+        "no_biases": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
+                    self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Adds the residual inside attention (that is the Block's job).
+        "adds_residual": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return x + self.c_proj(merge_heads(y))
+            """,
+        # head_size = C / n_head is a float: view() refuses it.
+        "float_head_size": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    hs = C / self.n_head
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Scales q in place: q is a view of c_attn's output, which autograd forbids changing.
+        "inplace_scale_q": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    q /= math.sqrt(q.size(-1))
+                    att = (q @ k.transpose(-2, -1)).masked_fill(~causal_mask(T), float("-inf"))
+                    y = att.softmax(dim=-1) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # c_attn under torch.no_grad(): c_attn gets no gradient.
+        "c_attn_under_no_grad": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    with torch.no_grad():
+                        q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # Detaches the attention weights (kept for plotting) before using them.
+        "detached_attention_weights": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                    att = att.masked_fill(~causal_mask(T), float("-inf")).softmax(dim=-1)
+                    self.last_att = att.detach()
+                    y = self.last_att @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # The output projection through .data: c_proj gets no gradient.
+        "c_proj_through_data": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return F.linear(merge_heads(y), self.c_proj.weight.data, self.c_proj.bias.data)
+            """,
+        # Passes the head size where split_heads wants the number of heads.
+        "n_head_and_head_size_confused": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.head_size = n_embd // n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.head_size) for t in (q, k, v))
+                    y, _ = attention(q, k, v, causal_mask(T))
+                    return self.c_proj(merge_heads(y))
+            """,
+    },
+}
+
+VALID = {
+    "split_heads": {
+        "reshape_permute": """
+            def split_heads(x, n_head):
+                B, T, C = x.shape
+                return x.reshape(B, T, n_head, -1).permute(0, 2, 1, 3)
+            """,
+        # One slice of channels per head, stacked on a new head axis.
+        "stack_of_slices": """
+            import torch
+
+            def split_heads(x, n_head):
+                head_size = x.size(-1) // n_head
+                return torch.stack(x.split(head_size, dim=-1), dim=1)
+            """,
+        # torch.chunk into n_head pieces.
+        "stack_of_chunks": """
+            import torch
+
+            def split_heads(x, n_head):
+                return torch.stack(torch.chunk(x, n_head, dim=2), dim=1)
+            """,
+        # unflatten the channel axis, then swapaxes; contiguous for good measure.
+        "unflatten_swapaxes": """
+            def split_heads(x, n_head):
+                return x.unflatten(-1, (n_head, -1)).swapaxes(1, 2).contiguous()
+            """,
+    },
+    "merge_heads": {
+        "transpose_contiguous_view": """
+            def merge_heads(x):
+                B, n_head, T, head_size = x.shape
+                return x.transpose(1, 2).contiguous().view(B, T, n_head * head_size)
+            """,
+        "permute_flatten": """
+            def merge_heads(x):
+                return x.permute(0, 2, 1, 3).flatten(start_dim=2)
+            """,
+        # Concatenates the heads along the channels.
+        "cat_heads_along_channels": """
+            import torch
+
+            def merge_heads(x):
+                return torch.cat(x.unbind(dim=1), dim=-1)
+            """,
+        "swapaxes_reshape_minus_one": """
+            def merge_heads(x):
+                B, _, T, _ = x.shape
+                return x.swapaxes(1, 2).reshape(B, T, -1)
+            """,
+    },
+    "CausalSelfAttention": {
+        # The pieces of notebooks 03 and 04.
+        "from_the_pieces": """
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    assert n_embd % n_head == 0
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = self.c_attn(x).chunk(3, dim=-1)
+                    q = split_heads(q, self.n_head)
+                    k = split_heads(k, self.n_head)
+                    v = split_heads(v, self.n_head)
+                    y, _ = attention(q, k, v, mask=causal_mask(T).to(x.device))
+                    return self.c_proj(merge_heads(y))
+            """,
+        # PyTorch's fused attention with is_causal=True.
+        "sdpa_is_causal": """
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.n_embd = n_embd
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.size()
+                    q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+                    k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                    q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                    v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                    y = y.transpose(1, 2).contiguous().view(B, T, C)
+                    return self.c_proj(y)
+            """,
+        # nanoGPT's style: a fixed-size (1024) mask buffer and dropout (no-ops in eval mode).
+        "fixed_size_mask_buffer_and_dropout": """
+            import math
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head, max_len=1024):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+                    self.attn_dropout = nn.Dropout(0.1)
+                    self.resid_dropout = nn.Dropout(0.1)
+                    self.register_buffer("bias", torch.tril(torch.ones(max_len, max_len))
+                                         .view(1, 1, max_len, max_len))
+
+                def forward(self, x):
+                    B, T, C = x.size()
+                    hs = C // self.n_head
+                    q, k, v = self.c_attn(x).split(C, dim=2)
+                    q = q.view(B, T, self.n_head, hs).transpose(1, 2)
+                    k = k.view(B, T, self.n_head, hs).transpose(1, 2)
+                    v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+                    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+                    att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+                    att = self.attn_dropout(F.softmax(att, dim=-1))
+                    y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+                    return self.resid_dropout(self.c_proj(y))
+            """,
+        # One reshape to (B, T, 3, n_head, head_size) and a permute; einsum; lazily built mask.
+        "qkv_permute_einsum": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    hs = C // self.n_head
+                    qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4)
+                    q, k, v = qkv[0], qkv[1], qkv[2]
+                    scores = torch.einsum("bhtd,bhsd->bhts", q * hs ** -0.5, k)
+                    pos = torch.arange(T, device=x.device)
+                    allowed = pos[:, None] >= pos[None, :]
+                    weights = torch.where(allowed, scores, float("-inf")).softmax(-1)
+                    y = torch.einsum("bhts,bhsd->bthd", weights, v).reshape(B, T, C)
+                    return self.c_proj(y)
+            """,
+        # An additive mask, rebuilt only when T changes (cached as a plain attribute).
+        "cached_additive_mask": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+                    self._mask = None
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    if self._mask is None or self._mask.size(-1) != T:
+                        self._mask = torch.zeros(T, T).masked_fill(~causal_mask(T), float("-inf"))
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head) + self._mask
+                    y = torch.softmax(scores, dim=-1) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+    },
+}
+
+UNCAUGHT: dict = {}
+
+VALID_FAILING: dict = {}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))
