@@ -92,6 +92,9 @@ def _oracle_grads(q, k, v, mask, grad_seed):
     return [t.grad.numpy() for t in (q, k, v)]
 
 
+_NAN = (" It contains NaN: a row whose scores are all -inf, or 0 * (-inf) (a mask multiplied by "
+        "-inf), gives NaN; use masked_fill or torch.where.")
+
 _ERRORS = {"IndexError": "if it is about the mask: boolean indexing needs the mask in the scores' "
                          "full shape, while scores.masked_fill(~mask, float('-inf')) broadcasts a "
                          "(T, T) mask over batch and heads. If it is about a dimension: batched "
@@ -169,13 +172,13 @@ def _attention_case(label, q, k, v, mask, *, grad_seed=None) -> Case:
                 raise CheckFailed(f"{name} has dtype {t.dtype}; keep float32")
         w = to_numpy(weights)
         if not matches(w, expected_w):
-            explain(w, expected_w, mistakes("weights"), "weights")  # a known mistake?
+            explain(w, expected_w, mistakes("weights"), "weights", nan_hint=_NAN)  # a known mistake?
         sums = w.sum(axis=-1)
         if np.isfinite(sums).all() and not np.allclose(sums, 1.0, atol=1e-4):
             raise CheckFailed("weights is wrong: each row should sum to 1 (softmax over the last "
                               "dimension, over the keys)")
-        explain(w, expected_w, [], "weights")
-        explain(to_numpy(out), expected_out, mistakes("out"), "out")
+        explain(w, expected_w, [], "weights", nan_hint=_NAN)
+        explain(to_numpy(out), expected_out, mistakes("out"), "out", nan_hint=_NAN)
         if grad_seed is not None:
             for name, got, exp in zip("qkv", report["grads"], expected_grads):
                 if got is None:

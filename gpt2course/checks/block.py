@@ -43,9 +43,13 @@ def _block_mistakes(state, x, n_head):
     p = {n: v.double().numpy() for n, v in state.items()}
     xn = x.double().numpy()
 
-    def ln(h, which):
+    def ln(h, which, eps=1e-5):
         mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
-        return (h - mean) / np.sqrt(var + 1e-5) * p[f"{which}.weight"] + p[f"{which}.bias"]
+        return (h - mean) / np.sqrt(var + eps) * p[f"{which}.weight"] + p[f"{which}.bias"]
+
+    def _eps_variant(eps):
+        h = xn + attn(ln(xn, "ln_1", eps))
+        return h + mlp(ln(h, "ln_2", eps))
 
     def attn(h):
         return csa_numpy({k[5:]: v for k, v in p.items() if k.startswith("attn.")}, h, n_head)
@@ -93,17 +97,26 @@ def _block_mistakes(state, x, n_head):
         ("attention comes first, then the MLP.", mlp_first),
         ("the MLP should read the stream after the attention was added (sequential, not parallel).",
          parallel),
+        ("the LayerNorms are not applied: each sub-layer reads ln_1(x) / ln_2(x), not x.",
+         lambda: (lambda h: h + mlp(h))(xn + attn(xn))),
+        ("the second residual should add to the stream after the attention (x = x + attn(...), "
+         "then x = x + mlp(ln_2(x))), not to the block's input.",
+         lambda: xn + mlp(ln(xn + attn(ln(xn, "ln_1")), "ln_2"))),
+        ("the LayerNorms should use eps=1e-5 (GPT-2's, the default of the course's LayerNorm "
+         "and of nn.LayerNorm).", lambda: _eps_variant(1e-6)),
+        ("the LayerNorms should use eps=1e-5 (GPT-2's, the default of the course's LayerNorm "
+         "and of nn.LayerNorm).", lambda: _eps_variant(1e-12)),
     ]
 
 
-def _block_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True):
-    x = tensor(rng, B, T, n_embd, scale=1.5)
+def _block_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, scale=1.5, shift=0.0):
+    x = tensor(rng, B, T, n_embd, scale=scale, shift=shift)
     parameters = _shapes(n_embd)
     if not loaded:
         def verify(report):
             expect_parameters(report, parameters)
             require_output(report["outputs"][0], (B, T, n_embd))
-        return module_case(label, (n_embd, n_head), None, [(x,)], verify)
+        return module_case(label, (n_embd, n_head), None, [(x,)], verify, expect=parameters)
     state = {}
     for name, shape in parameters.items():
         if name.startswith("ln_") and name.endswith("weight"):
@@ -124,11 +137,14 @@ def block_cases(rng: np.random.Generator, hidden: bool):
             _block_case(rng, "n_embd=12, n_head=3: parameters", 12, 3, 2, 4, loaded=False),
             _block_case(rng, "n_embd=12, n_head=3, batch 2, T=5", 12, 3, 2, 5),
             _block_case(rng, "T=1", 8, 2, 3, 1),
+            _block_case(rng, "nearly constant vectors (the LayerNorms' eps matters)", 8, 2, 2, 4,
+                        scale=2e-3, shift=0.05),
             _block_case(rng, "gradients", 8, 4, 2, 6, grad_seed=seed),
         ]
     return [
         _block_case(rng, "n_embd=20, n_head=5: parameters", 20, 5, 1, 2, loaded=False),
         _block_case(rng, "n_embd=20, n_head=5, batch 3, T=8", 20, 5, 3, 8),
         _block_case(rng, "one head, T=11", 6, 1, 2, 11),
+        _block_case(rng, "nearly constant vectors", 12, 3, 1, 5, scale=3e-3, shift=-0.04),
         _block_case(rng, "n_embd=12, n_head=6, gradients", 12, 6, 2, 5, grad_seed=seed + 1),
     ]

@@ -47,7 +47,8 @@ def _case(rng, label, vocab, block, n_embd, batch, T, *, grad_seed=None, loaded=
             from .layers import expect_parameters, require_output
             expect_parameters(report, parameters)
             require_output(report["outputs"][0], (batch, T, n_embd))
-        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify, errors=_ERRORS)
+        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify, errors=_ERRORS,
+                           expect=parameters)
     verify = module_verify(shape_of=lambda i: (batch, T, n_embd), expected=expected, grads=grads or None,
                            mistakes_of=lambda i: _mistakes(state, idx), what="the output")
     del torch

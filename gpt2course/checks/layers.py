@@ -36,13 +36,15 @@ def ids(rng: np.random.Generator, high: int, *shape):
 
 def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, verify,
                 *, init_kwargs: dict | None = None, grad_seed: int | None = None,
-                init_seed: int = 0, errors: dict | None = None) -> Case:
+                init_seed: int = 0, errors: dict | None = None, expect: dict | None = None) -> Case:
     """A case that builds the learner's module with ``init_args``, loads ``state`` (None keeps
-    the module's own initial values) and calls it on each of ``inputs`` (a list of argument
-    tuples). ``verify`` receives protocol.run_module's report."""
+    the module's own initial values; then ``expect``, {name: shape}, is checked before forward)
+    and calls it on each of ``inputs`` (a list of argument tuples). ``verify`` receives
+    protocol.run_module's report."""
     runs = [(list(args), {}) for args in inputs]
+    expect = None if expect is None else {n: list(shape) for n, shape in expect.items()}
     return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), state, runs,
-                                   grad_seed, init_seed),
+                                   grad_seed, init_seed, expect),
                 kind=MODULE, verify=verify, errors=errors or {})
 
 
@@ -118,11 +120,22 @@ def matches(got: np.ndarray, expected: np.ndarray, *, rtol: float = RTOL, atol: 
     return close(got, expected, rtol=rtol, atol=atol * _scale(expected))
 
 
+GENERIC_NAN = (" It contains NaN where the expected values are finite: inf / inf, inf - inf or "
+               "0 * inf somewhere (an exp that overflows, or a mask multiplied by -inf?).")
+
+
 def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Callable]],
-            what: str = "the output", rtol: float = RTOL, atol: float = ATOL) -> None:
+            what: str = "the output", rtol: float = RTOL, atol: float = ATOL, *,
+            scaled: bool = True, nan_hint: str = GENERIC_NAN) -> None:
     """Raise CheckFailed unless ``got`` is close to ``expected``; name the first known mistake
-    (hint, lazily computed oracle output) that ``got`` matches."""
-    if matches(got, expected, rtol=rtol, atol=atol):
+    (hint, lazily computed oracle output) that ``got`` matches. ``scaled=False`` keeps ``atol``
+    absolute (for elementwise functions, whose rounding does not grow with the largest value)."""
+    def same(a, b, nan_equal=False):
+        if scaled:
+            return matches(a, b, rtol=rtol, atol=atol, nan_equal=nan_equal)
+        return matches(a, b, rtol=rtol, atol=atol / _scale(b), nan_equal=nan_equal)
+
+    if same(got, expected):
         return
     for hint, alternative in mistakes:
         try:
@@ -130,26 +143,23 @@ def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Cal
                 alt = np.asarray(alternative(), dtype=np.float64)
         except Exception:  # noqa: BLE001 - a mistake that cannot even be computed here does not match
             continue
-        if matches(got, alt, rtol=rtol, atol=atol, nan_equal=True):
+        if same(got, alt, nan_equal=True):
             raise CheckFailed(f"{what} is wrong: {hint}")
-    if np.isnan(got).any() and not np.isnan(expected).any():
-        nan_hint = (" It contains NaN: a row whose scores are all -inf, or 0 * (-inf) "
-                    "(multiplying a mask with -inf), gives NaN.")
-    else:
-        nan_hint = ""
+    extra = nan_hint if np.isnan(got).any() and not np.isnan(expected).any() else ""
     raise CheckFailed(f"{what} differs from the expected values ({worst_difference(got, expected)})."
-                      + nan_hint)
+                      + extra)
 
 
 def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
     """Compare the learner's gradients (from protocol.run_module) with the oracle's."""
     expected_inputs, expected_params = expected
+    dead = [n for n, g in report_grads["parameters"].items() if n in expected_params and g is None]
+    if dead:
+        raise CheckFailed(f"no gradient reached {', '.join(dead)}: is every parameter used in "
+                          "forward, without .data, .detach() or torch.no_grad() on the way?")
     for name, grad in report_grads["parameters"].items():
         if name not in expected_params:
             continue
-        if grad is None:
-            raise CheckFailed(f"no gradient reached the parameter {name}: is it used in forward "
-                              "(and not through .data or .detach())?")
         if not matches(to_numpy(grad), expected_params[name], rtol=1e-3, atol=1e-4):
             raise CheckFailed(f"the gradient of {name} is wrong ({worst_difference(to_numpy(grad), expected_params[name])}): "
                               "forward computes the right values in a way autograd cannot follow "
@@ -167,7 +177,8 @@ def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
 
 def module_verify(*, shape_of: Callable[[int], tuple], expected: list, grads: list | None,
                   mistakes_of: Callable[[int], list], parameters: dict | None = None,
-                  what: str = "the output", input_names: tuple = ("the input",)):
+                  what: str = "the output", input_names: tuple = ("the input",),
+                  rtol: float = RTOL, atol: float = ATOL):
     """A verify for module_case: parameters (if given), each output against ``expected[i]``
     (explaining mismatches with ``mistakes_of(i)``), then gradients against ``grads[i]``."""
     def verify(report):
@@ -175,7 +186,7 @@ def module_verify(*, shape_of: Callable[[int], tuple], expected: list, grads: li
             expect_parameters(report, parameters)
         for i, output in enumerate(report["outputs"]):
             got = require_output(output, shape_of(i), what)
-            explain(got, expected[i], mistakes_of(i), what)
+            explain(got, expected[i], mistakes_of(i), what, rtol=rtol, atol=atol)
         if grads is not None:
             if not report.get("grads"):
                 raise CheckFailed("no gradients were reported")

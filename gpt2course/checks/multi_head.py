@@ -173,7 +173,7 @@ def _csa_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, 
             from .layers import expect_parameters, require_output
             expect_parameters(report, parameters)
             require_output(report["outputs"][0], (B, T, n_embd))
-        return module_case(label, (n_embd, n_head), None, [(x,)], verify)
+        return module_case(label, (n_embd, n_head), None, [(x,)], verify, expect=parameters)
     state = {n: tensor(rng, *shape, scale=weight_scale) for n, shape in parameters.items()}
     expected, grads = oracle_run(_csa_oracle(n_head), state, [(x,)], grad_seed)
     verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,

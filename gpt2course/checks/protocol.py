@@ -65,13 +65,13 @@ def _names(names):
     return ", ".join(f"`{n}`" for n in names)
 
 
-def _load(module, state):
-    import torch
-
-    own = module.state_dict()
-    params = [n for n, _ in module.named_parameters()]
-    missing = [n for n in state if n not in own]
-    extra = [n for n in params if n not in state]
+def _check_parameters(module, shapes):
+    """Raise ModuleMismatch unless the module's parameters have exactly these names and shapes
+    (``shapes``: {name: shape}; buffers may be anything)."""
+    own = dict(module.named_parameters())
+    own.update({n: b for n, b in module.named_buffers() if n in shapes})
+    missing = [n for n in shapes if n not in own]
+    extra = [n for n in own if n not in shapes]
     if missing or extra:
         parts = []
         if missing:
@@ -80,26 +80,37 @@ def _load(module, state):
             parts.append(f"it has parameters the exercise does not ask for: {_names(extra)}")
         raise ModuleMismatch(
             "its parameters do not have GPT-2's names: " + "; ".join(parts) + ". Expected "
-            f"exactly {_names(state)} (attribute names matter: they are how GPT-2's weights load).")
-    bad = [n for n, v in state.items() if tuple(own[n].shape) != tuple(v.shape)]
+            f"exactly {_names(shapes)} (attribute names matter: they are how GPT-2's weights "
+            "load; a tensor that should be learned must be an nn.Parameter or inside an nn.Linear, "
+            "nn.Embedding, ...).")
+    bad = [n for n, shape in shapes.items() if tuple(own[n].shape) != tuple(shape)]
     if bad:
-        wrong = [f"`{n}` is {_shape(own[n])}, expected {_shape(state[n])}" for n in bad]
-        swapped = any(own[n].dim() == 2 and tuple(own[n].shape) == tuple(state[n].shape)[::-1] for n in bad)
+        wrong = [f"`{n}` is {_shape(own[n])}, expected ({', '.join(str(d) for d in shapes[n])})" for n in bad]
+        swapped = any(own[n].dim() == 2 and tuple(own[n].shape) == tuple(shapes[n])[::-1] for n in bad)
         raise ModuleMismatch("parameter shapes differ: " + "; ".join(wrong) + (
             " (nn.Linear(in, out) stores its weight as (out, in))." if swapped else "."))
+
+
+def _load(module, state):
+    import torch
+
+    _check_parameters(module, {n: tuple(v.shape) for n, v in state.items()})
+    own = module.state_dict()
     with torch.no_grad():
         for n, value in state.items():
             own[n].copy_(value)
 
 
-def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0):
+def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0, expect=None):
     """Build ``cls(*init_args, **init_kwargs)`` (global RNG seeded with ``init_seed``), load
     ``state`` ({name: tensor}, every parameter by name) unless it is None, and call the module
     on each ``(args, kwargs)`` of ``inputs`` in eval mode.
 
     With ``grad_seed``, floating-point inputs require grad and ``(out * g).sum()`` is
-    backpropagated for a seeded standard-normal ``g``. Returns {"parameters": {name: shape},
-    "outputs": [...], "grads": [{"inputs": [...], "parameters": {name: grad}}] or None}.
+    backpropagated for a seeded standard-normal ``g``. With ``expect`` ({name: shape}), the
+    parameters' names and shapes are checked before anything runs. Returns {"parameters":
+    {name: shape}, "initial": {name: value} (only without ``state``), "outputs": [...],
+    "grads": [{"inputs": [...], "parameters": {name: grad}}] or None}.
     """
     import torch
 
@@ -110,8 +121,13 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         raise ModuleMismatch(f"it should be a torch.nn.Module (class ...(nn.Module), calling "
                              f"super().__init__() first), but building it gave a {type(module).__name__}")
     shapes = {n: list(p.shape) for n, p in module.named_parameters()}
+    if expect is not None:
+        _check_parameters(module, expect)
+    initial = None
     if state is not None:
         _load(module, state)
+    else:
+        initial = {n: p.detach().clone() for n, p in module.named_parameters()}
     module.eval()
     outputs, grads = [], []
     for args, kwargs in inputs:
@@ -135,4 +151,5 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
             "inputs": [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args],
             "parameters": {n: p.grad for n, p in module.named_parameters()},
         })
-    return {"parameters": shapes, "outputs": outputs, "grads": grads if grad_seed is not None else None}
+    return {"parameters": shapes, "initial": initial, "outputs": outputs,
+            "grads": grads if grad_seed is not None else None}

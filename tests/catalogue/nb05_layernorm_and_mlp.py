@@ -1,0 +1,1064 @@
+"""Notebook 05's exercises (LayerNorm, gelu, MLP): learner mistakes and valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
+``gpt2course.reference`` other than the exercise itself (so an MLP cell may call ``gelu``, as the
+notebook's would once the learner has written it).
+
+Module exercises are checked by building the class, loading parameter values by GPT-2's names
+(``weight``/``bias``, ``c_fc.*``/``c_proj.*``), running forward and backward and comparing with
+float64 oracles; so a correct computation under other parameter names is a wrong answer here.
+"""
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "05_layernorm_and_mlp.ipynb"
+
+WRONG = {
+    "LayerNorm": {
+        # torch.var's default is the sample variance (divides by n - 1); GPT-2 divides by n.
+        "unbiased_variance": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # eps added to the standard deviation instead of to the variance.
+        "eps_outside_sqrt": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    std = x.std(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / (std + self.eps) * self.weight + self.bias
+            """,
+        # The tutorial classic (x - mean) / (x.std(-1) + eps): sample std *and* eps outside.
+        "std_default_plus_eps": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(-1, keepdim=True)
+                    std = x.std(-1, keepdim=True)
+                    return self.weight * (x - mean) / (std + self.eps) + self.bias
+            """,
+        # Statistics over every element of the tensor instead of each vector.
+        "normalise_whole_tensor": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean()
+                    var = x.var(unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Batch-norm style: statistics over the first axis (across the batch).
+        "normalise_over_dim0": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=0, keepdim=True)
+                    var = x.var(dim=0, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # dim=1 is the last axis of a (B, C) test tensor but the time axis of (B, T, C).
+        "dim1_hardcoded": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=1, keepdim=True)
+                    var = x.var(dim=1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # mean/var without keepdim: (B, T) does not broadcast against (B, T, C).
+        "no_keepdim": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1)
+                    var = x.var(dim=-1, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Only normalises: weight and bias are created but never used.
+        "weight_bias_not_applied": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps)
+            """,
+        # weight and bias swapped in the affine step.
+        "weight_bias_swapped": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.bias + self.weight
+            """,
+        # weight starts at zeros: a new LayerNorm outputs only the bias (all zeros).
+        "weight_init_zeros": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.zeros(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Random initial weight and bias, as for a Linear layer.
+        "random_init": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.randn(n_embd))
+                    self.bias = nn.Parameter(torch.randn(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # BERT's default eps (1e-12) instead of GPT-2's 1e-5.
+        "default_eps_1e-12": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-12):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # eps=1e-6 (T5 / ViT style) instead of 1e-5: only visible on nearly constant vectors.
+        "default_eps_1e-6": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-6):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Accepts eps but always uses 1e-5 in forward.
+        "ignores_eps_argument": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + 1e-5) * self.weight + self.bias
+            """,
+        # Divides by the variance instead of the standard deviation.
+        "divide_by_variance": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / (var + self.eps) * self.weight + self.bias
+            """,
+        # RMSNorm: scales by the root mean square but never subtracts the mean.
+        "rmsnorm_no_centering": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    rms = torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + self.eps)
+                    return x / rms * self.weight + self.bias
+            """,
+        # Plain tensors, not nn.Parameter: the module has no parameters to load or train.
+        "plain_tensors_not_parameters": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = torch.ones(n_embd)
+                    self.bias = torch.zeros(n_embd)
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # The paper's names gamma and beta: GPT-2's weight and bias cannot load.
+        "named_gamma_beta": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.gamma = nn.Parameter(torch.ones(n_embd))
+                    self.beta = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.gamma + self.beta
+            """,
+        # Wraps nn.LayerNorm as a sub-module: the parameters are ln.weight and ln.bias.
+        "wraps_nn_layernorm": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.ln = nn.LayerNorm(n_embd, eps=eps)
+
+                def forward(self, x):
+                    return self.ln(x)
+            """,
+        # GPT-2 small's width hard-coded: the parameters have shape (768,) whatever n_embd is.
+        "hardcoded_768": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(768))
+                    self.bias = nn.Parameter(torch.zeros(768))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Right values, but centres the caller's tensor in place (x -= mean).
+        "inplace_subtract_mean": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    x -= x.mean(dim=-1, keepdim=True)
+                    var = (x ** 2).mean(dim=-1, keepdim=True)
+                    return x / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Statistics computed under no_grad "because they are not parameters": the values are
+        # right but the gradient with respect to x misses the terms through mean and var.
+        "statistics_under_no_grad": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    with torch.no_grad():
+                        mean = x.mean(dim=-1, keepdim=True)
+                        var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Uses weight.data and bias.data: right values, but no gradient reaches the parameters.
+        "parameters_through_data": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight.data + self.bias.data
+            """,
+    },
+    "gelu": {
+        # The exact GELU, x * Phi(x) with erf; GPT-2 uses the tanh approximation.
+        "exact_erf": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+            """,
+        # F.gelu's default is the exact (erf) form.
+        "functional_gelu_default": """
+            import torch.nn.functional as F
+
+            def gelu(x):
+                return F.gelu(x)
+            """,
+        # nn.GELU() without approximate="tanh" is the exact form too.
+        "nn_gelu_default": """
+            from torch import nn
+
+            def gelu(x):
+                return nn.GELU()(x)
+            """,
+        # The sigmoid approximation x * sigmoid(1.702 x).
+        "sigmoid_approximation": """
+            import torch
+
+            def gelu(x):
+                return x * torch.sigmoid(1.702 * x)
+            """,
+        # ReLU.
+        "relu": """
+            import torch
+
+            def gelu(x):
+                return torch.relu(x)
+            """,
+        # The factor 0.5 forgotten.
+        "missing_half": """
+            import math
+            import torch
+
+            def gelu(x):
+                return x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+            """,
+        # x ** 2 instead of x ** 3 inside tanh.
+        "square_instead_of_cube": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 2)))
+            """,
+        # sqrt(2 * pi) instead of sqrt(2 / pi).
+        "sqrt_two_pi": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 * math.pi) * (x + 0.044715 * x ** 3)))
+            """,
+        # The square root forgotten: 2 / pi instead of sqrt(2 / pi).
+        "missing_sqrt": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.tanh(2.0 / math.pi * (x + 0.044715 * x ** 3)))
+            """,
+        # A typo in the constant (0.04715 instead of 0.044715).
+        "constant_typo": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.04715 * x ** 3)))
+            """,
+        # A closing parenthesis too early: 0.5 * x * 1 + tanh(...).
+        "misplaced_parenthesis": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0) + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
+            """,
+        # The sigmoid identity without its factor 2: sigmoid(z), not sigmoid(2 z), matches tanh.
+        "sigmoid_form_missing_factor_2": """
+            import math
+            import torch
+
+            def gelu(x):
+                return x * torch.sigmoid(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
+            """,
+        # tanh written out with exp: exp(2z) overflows to inf for large x, and inf / inf is NaN.
+        # (The visible "large values" case holds an x above ~10 for ~99% of seeds only; the
+        # hidden +-50 case always does.)
+        "tanh_by_hand_overflows": """
+            import math
+            import torch
+
+            def gelu(x):
+                z = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
+                e = torch.exp(2.0 * z)
+                return 0.5 * x * (1.0 + (e - 1.0) / (e + 1.0))
+            """,
+        # Right values, but halves the caller's tensor in place.
+        "inplace_mul": """
+            import math
+            import torch
+
+            def gelu(x):
+                t = torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
+                x *= 0.5
+                return x * (1.0 + t)
+            """,
+        # Builds the inner term in place on x itself (x.add_ / x.mul_).
+        "inplace_inner_term": """
+            import math
+            import torch
+
+            def gelu(x):
+                y = 0.5 * x
+                inner = x.mul_(1.0 + 0.044715 * x * x).mul_(math.sqrt(2.0 / math.pi))
+                return y * (1.0 + torch.tanh(inner))
+            """,
+    },
+    "MLP": {
+        # ReLU between the layers, as in the original Transformer.
+        "relu_activation": """
+            import torch
+            from torch import nn
+            import torch.nn.functional as F
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(F.relu(self.c_fc(x)))
+            """,
+        # F.gelu's default is the exact (erf) GELU.
+        "exact_gelu": """
+            import torch
+            from torch import nn
+            import torch.nn.functional as F
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(F.gelu(self.c_fc(x)))
+            """,
+        # nn.GELU() as a sub-module: no parameters (so the names still match), but exact form.
+        "nn_gelu_module_default": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.gelu = nn.GELU()
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(self.gelu(self.c_fc(x)))
+            """,
+        # No activation at all: two linear layers collapse into one.
+        "no_activation": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(self.c_fc(x))
+            """,
+        # torch.tanh as the activation ("the tanh form" misread).
+        "tanh_activation": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(torch.tanh(self.c_fc(x)))
+            """,
+        # GELU after c_proj instead of between the layers.
+        "activation_after_c_proj": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return gelu(self.c_proj(self.c_fc(x)))
+            """,
+        # GELU on the input, before c_fc.
+        "activation_before_c_fc": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(self.c_fc(gelu(x)))
+            """,
+        # Hidden size 2 * n_embd instead of 4 * n_embd.
+        "hidden_2x": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 2 * n_embd)
+                    self.c_proj = nn.Linear(2 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # No expansion: hidden size n_embd.
+        "hidden_1x": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # nn.Linear's arguments read as (out, in): the layers have transposed shapes.
+        "linear_arguments_reversed": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(4 * n_embd, n_embd)
+                    self.c_proj = nn.Linear(n_embd, 4 * n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # bias=False (as in some modern models): GPT-2 has c_fc.bias and c_proj.bias.
+        "no_bias": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
+
+                def forward(self, x):
+                    return self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # An nn.Sequential attribute: right computation, but the parameters are named
+        # net.0.weight, net.2.weight, ... so GPT-2's c_fc.* / c_proj.* cannot load.
+        "sequential_attribute": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.net = nn.Sequential(
+                        nn.Linear(n_embd, 4 * n_embd),
+                        nn.GELU(approximate="tanh"),
+                        nn.Linear(4 * n_embd, n_embd),
+                    )
+
+                def forward(self, x):
+                    return self.net(x)
+            """,
+        # Other names (fc1 / fc2): GPT-2's c_fc.* and c_proj.* cannot load.
+        "named_fc1_fc2": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.fc1 = nn.Linear(n_embd, 4 * n_embd)
+                    self.fc2 = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.fc2(gelu(self.fc1(x)))
+            """,
+        # Adds the residual inside the MLP (the block adds it; this adds x twice).
+        "adds_residual": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return x + self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # The hidden activations detached: no gradient reaches c_fc or the input.
+        "hidden_detached": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    h = gelu(self.c_fc(x)).detach()
+                    return self.c_proj(h)
+            """,
+    },
+}
+
+VALID = {
+    "LayerNorm": {
+        # The reference: var(..., unbiased=False).
+        "var_unbiased_false": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = x.var(dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # correction=0, the newer spelling of unbiased=False.
+        "var_correction_0": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(-1, keepdim=True)
+                    var = torch.var(x, dim=-1, keepdim=True, correction=0)
+                    return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
+            """,
+        # The variance written out as the mean squared deviation.
+        "mean_squared_deviation": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    centred = x - x.mean(dim=-1, keepdim=True)
+                    var = (centred ** 2).mean(dim=-1, keepdim=True)
+                    return centred / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # torch.rsqrt and torch.var_mean.
+        "rsqrt_var_mean": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    var, mean = torch.var_mean(x, dim=-1, keepdim=True, unbiased=False)
+                    return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # var = E[x^2] - E[x]^2: right in exact arithmetic, but float32 cancellation when the
+        # mean is large against the spread gets it rejected for ~2% of grading seeds (passes
+        # the salts the tests use).
+        "second_moment_minus_mean_squared": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    var = (x * x).mean(dim=-1, keepdim=True) - mean ** 2
+                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            """,
+        # Computes in float64 "for accuracy", then returns the input's dtype.
+        "float64_then_cast_back": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    z = x.double()
+                    mean = z.mean(dim=-1, keepdim=True)
+                    var = ((z - mean) ** 2).mean(dim=-1, keepdim=True)
+                    y = (z - mean) / torch.sqrt(var + self.eps) * self.weight.double() + self.bias.double()
+                    return y.to(x.dtype)
+            """,
+        # register_parameter instead of attribute assignment.
+        "register_parameter": """
+            import torch
+            from torch import nn
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.register_parameter("weight", nn.Parameter(torch.ones(n_embd)))
+                    self.register_parameter("bias", nn.Parameter(torch.zeros(n_embd)))
+
+                def forward(self, x):
+                    mean = x.mean(dim=-1, keepdim=True)
+                    std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + self.eps)
+                    x_hat = (x - mean) / std
+                    return x_hat * self.weight + self.bias
+            """,
+        # A subclass of nn.LayerNorm: the same parameter names (weight, bias).
+        "subclass_nn_layernorm": """
+            from torch import nn
+
+            class LayerNorm(nn.LayerNorm):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__(n_embd, eps=eps)
+            """,
+        # PyTorch's fused kernel with the module's own parameters.
+        "functional_layer_norm": """
+            import torch
+            from torch import nn
+            import torch.nn.functional as F
+
+            class LayerNorm(nn.Module):
+                def __init__(self, n_embd, eps=1e-5):
+                    super().__init__()
+                    self.eps = eps
+                    self.weight = nn.Parameter(torch.ones(n_embd))
+                    self.bias = nn.Parameter(torch.zeros(n_embd))
+
+                def forward(self, x):
+                    return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+            """,
+    },
+    "gelu": {
+        # The formula with torch.tanh and math.pi (the reference).
+        "tanh_formula": """
+            import math
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+            """,
+        # torch.pi, x * x * x and a precomputed constant.
+        "torch_pi_cubed_by_hand": """
+            import torch
+
+            SQRT_2_OVER_PI = (2.0 / torch.pi) ** 0.5
+
+            def gelu(x):
+                inner = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+                return 0.5 * x * (1.0 + torch.tanh(inner))
+            """,
+        # sqrt(2 / pi) written out as a literal (0.7978845608...).
+        "rounded_constant": """
+            import torch
+
+            def gelu(x):
+                return 0.5 * x * (1 + torch.tanh(0.7978845608 * (x + 0.044715 * torch.pow(x, 3))))
+            """,
+        # 1 + tanh(z) = 2 sigmoid(2 z): the same function written with sigmoid.
+        "sigmoid_identity": """
+            import math
+            import torch
+
+            def gelu(x):
+                return x * torch.sigmoid(2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3)))
+            """,
+        # The sigmoid identity with exp by hand: exp(-2z) may overflow to inf, but x / inf is 0.
+        "sigmoid_identity_by_hand": """
+            import math
+            import torch
+
+            def gelu(x):
+                z = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
+                return x / (1.0 + torch.exp(-2.0 * z))
+            """,
+        # nn.GELU in its tanh form.
+        "nn_gelu_tanh": """
+            from torch import nn
+
+            def gelu(x):
+                return nn.GELU(approximate="tanh")(x)
+            """,
+        # PyTorch's own tanh GELU.
+        "functional_gelu_tanh": """
+            import torch.nn.functional as F
+
+            def gelu(x):
+                return F.gelu(x, approximate="tanh")
+            """,
+    },
+    "MLP": {
+        # The reference: calls the notebook's gelu.
+        "calls_gelu": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(gelu(self.c_fc(x)))
+            """,
+        # nn.GELU(approximate="tanh") as a sub-module (no parameters, so the names still match).
+        "nn_gelu_tanh_module": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.gelu = nn.GELU(approximate="tanh")
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    x = self.c_fc(x)
+                    x = self.gelu(x)
+                    x = self.c_proj(x)
+                    return x
+            """,
+        # The formula inline.
+        "inline_tanh_formula": """
+            import math
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    h = self.c_fc(x)
+                    h = 0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h ** 3)))
+                    return self.c_proj(h)
+            """,
+        # A subclass of nn.Sequential with named layers: parameters c_fc.* and c_proj.*.
+        "sequential_subclass_named": """
+            from collections import OrderedDict
+            from torch import nn
+
+            class MLP(nn.Sequential):
+                def __init__(self, n_embd):
+                    super().__init__(OrderedDict([
+                        ("c_fc", nn.Linear(n_embd, 4 * n_embd)),
+                        ("gelu", nn.GELU(approximate="tanh")),
+                        ("c_proj", nn.Linear(4 * n_embd, n_embd)),
+                    ]))
+            """,
+        # GPT-2's residual dropout (inactive in eval mode, where the checks run).
+        "with_dropout": """
+            import torch
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd, dropout=0.1):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+                    self.dropout = nn.Dropout(dropout)
+
+                def forward(self, x):
+                    return self.dropout(self.c_proj(gelu(self.c_fc(x))))
+            """,
+        # F.gelu(..., approximate="tanh"), self-contained.
+        "functional_gelu_tanh": """
+            import torch
+            from torch import nn
+            import torch.nn.functional as F
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+                def forward(self, x):
+                    return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+            """,
+    },
+}
+
+UNCAUGHT: dict = {}
+
+VALID_FAILING: dict = {}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))
