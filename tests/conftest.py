@@ -70,6 +70,14 @@ def grade_json(path: Path, *extra: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def grade_in_process(path: Path) -> dict:
+    """What `python -m grader check PATH --json` prints, from grader.check.grade called in this
+    process (the learner's code still runs in the sandbox; this saves a Python and torch
+    start-up per notebook). The CLI itself is covered by tests/test_grader_cli.py."""
+    from grader.check import grade
+    return grade(path).to_json()
+
+
 def exercise_scores(result: dict) -> dict[str, tuple[float, float]]:
     """grade_id of each test cell -> (score, max_score)."""
     return {c["grade_id"]: (c["score"], c["max_score"]) for c in result["cells"]}

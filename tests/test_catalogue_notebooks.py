@@ -1,8 +1,9 @@
 """The catalogue of wrong implementations, graded through the real pipeline.
 
 Round k puts the k-th wrong entry of every exercise into one notebook (other answers solved)
-and grades it with `python -m grader check`: every exercise given a wrong entry must lose
-points. Valid variants, all at once, must keep full marks.
+and grades it with the grader (`grader.check.grade`, what `python -m grader check` runs):
+every exercise given a wrong entry must lose points. Valid variants, all at once, must keep
+full marks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 
 import pytest
 
-from conftest import exercise_scores, filled_notebook, grade_json
+from conftest import exercise_scores, filled_notebook, grade_in_process
 
 MODULES = ["nb00_welcome", "nb01_tokens_and_data", "nb02_embeddings", "nb03_attention",
            "nb04_multi_head_attention", "nb05_layernorm_and_mlp", "nb06_residual_block"]
@@ -44,7 +45,7 @@ def test_wrong_implementations_lose_points(module_name, k, tmp_path):
     catalogue = _catalogue(module_name)
     answers = {ex: src for ex, (_, src) in entries.items()}
     path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
-    scores = exercise_scores(grade_json(path))
+    scores = exercise_scores(grade_in_process(path))
     kept = [f"{ex}/{name}" for ex, (name, _) in entries.items() if not _lost(scores, ex)]
     assert not kept, f"wrong implementations kept full marks: {kept}"
 
@@ -56,6 +57,6 @@ def test_valid_variants_keep_full_marks(module_name, tmp_path):
     catalogue = _catalogue(module_name)
     answers = {ex: list(entries.values())[-1] for ex, entries in catalogue.VALID.items()}
     path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
-    result = grade_json(path)
+    result = grade_in_process(path)
     assert result["score"] == result["max_score"], [c for c in result["cells"] if not c["passed"]]
     assert result["errors"] == []
