@@ -52,6 +52,8 @@ FORBIDDEN_ATTRIBUTES = {
     "scandir": "lists files", "walk": "walks folders", "load": "loads files", "save": "writes files",
     "events": "hooks notebook events", "register": "registers hooks",
 }
+# Forbidden attribute names that are also honest methods when called (``self.modules()``).
+CALLABLE_ATTRIBUTES = {"modules"}
 # Names of the test machinery: an answer cell that rebinds them is tampering.
 TEST_HELPERS = {"check", "run_check", "CheckFailed"}
 # Methods whose definition on a class overrides how tensors or comparisons behave.
@@ -91,6 +93,10 @@ def review(source: str) -> list[str]:
     except SyntaxError:
         return reasons  # a syntax error fails on its own; nothing to review
     modules = _module_names(tree)
+    # nn.Module.modules() is an honest method call; sys.modules is only ever read, never called.
+    module_method_calls = {id(node.func) for node in ast.walk(tree)
+                           if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                           and node.func.attr in CALLABLE_ATTRIBUTES}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in TEST_HELPERS:
             reasons.append(f"redefines the test helper {node.name}")
@@ -107,7 +113,8 @@ def review(source: str) -> list[str]:
             reasons.append(f"{FORBIDDEN_CALLS[node.func.id]} ({node.func.id}(...))")
         elif isinstance(node, ast.Name) and node.id in {"__builtins__", "__import__", "get_ipython", "exec", "eval"}:
             reasons.append(f"refers to {node.id}")
-        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
+        elif (isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES
+              and id(node) not in module_method_calls):
             reasons.append(f"{FORBIDDEN_ATTRIBUTES[node.attr]} (.{node.attr})")
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
