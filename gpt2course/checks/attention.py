@@ -8,7 +8,7 @@ import numpy as np
 
 from .core import Case, CheckFailed, register, to_numpy, worst_difference
 from .layers import explain, matches, tensor
-from .protocol import GRAD
+from .protocol import GRAD, weighted_sum
 
 
 # ---- causal_mask ---------------------------------------------------------------------------
@@ -84,11 +84,7 @@ def _oracle_grads(q, k, v, mask, grad_seed):
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     out = weights @ v
-    loss = 0
-    for i, t in enumerate((out, weights)):
-        g = torch.randn(tuple(t.shape), generator=torch.Generator().manual_seed(grad_seed + i))
-        loss = loss + (t * g.double()).sum()
-    loss.backward()
+    (weighted_sum(out, grad_seed, 0) + weighted_sum(weights, grad_seed, 1)).backward()
     return [t.grad.numpy() for t in (q, k, v)]
 
 

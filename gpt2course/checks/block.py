@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import register
-from .layers import expect_parameters, module_case, module_verify, oracle_run, require_output, tensor
+from .layers import construction_case, module_case, module_verify, oracle_run, tensor
 from .layernorm_mlp import gelu_tanh
 from .multi_head import csa_numpy
 
@@ -113,10 +113,7 @@ def _block_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True
     x = tensor(rng, B, T, n_embd, scale=scale, shift=shift)
     parameters = _shapes(n_embd)
     if not loaded:
-        def verify(report):
-            expect_parameters(report, parameters)
-            require_output(report["outputs"][0], (B, T, n_embd))
-        return module_case(label, (n_embd, n_head), None, [(x,)], verify, expect=parameters)
+        return construction_case(label, (n_embd, n_head), parameters, x, (B, T, n_embd))
     state = {}
     for name, shape in parameters.items():
         if name.startswith("ln_") and name.endswith("weight"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import register
-from .layers import ids, module_case, module_verify, oracle_run, tensor
+from .layers import construction_case, ids, module_case, module_verify, oracle_run, tensor
 
 
 def _oracle(p, idx):
@@ -36,22 +36,15 @@ def _mistakes(state, idx):
 
 
 def _case(rng, label, vocab, block, n_embd, batch, T, *, grad_seed=None, loaded=True):
-    import torch
-
     state = {"wte.weight": tensor(rng, vocab, n_embd), "wpe.weight": tensor(rng, block, n_embd)}
     idx = ids(rng, vocab, batch, T)
+    if not loaded:  # the module's own initial values: parameter shapes and the output's shape
+        parameters = {"wte.weight": (vocab, n_embd), "wpe.weight": (block, n_embd)}
+        return construction_case(label, (vocab, block, n_embd), parameters, idx, (batch, T, n_embd),
+                                 errors=_ERRORS)
     expected, grads = oracle_run(_oracle, state, [(idx,)], grad_seed)
-    parameters = {"wte.weight": (vocab, n_embd), "wpe.weight": (block, n_embd)}
-    if not loaded:  # the module's own initial values: only shapes and the sum structure
-        def verify(report):
-            from .layers import expect_parameters, require_output
-            expect_parameters(report, parameters)
-            require_output(report["outputs"][0], (batch, T, n_embd))
-        return module_case(label, (vocab, block, n_embd), None, [(idx,)], verify, errors=_ERRORS,
-                           expect=parameters)
     verify = module_verify(shape_of=lambda i: (batch, T, n_embd), expected=expected, grads=grads or None,
                            mistakes_of=lambda i: _mistakes(state, idx), what="the output")
-    del torch
     return module_case(label, (vocab, block, n_embd), state, [(idx,)], verify, grad_seed=grad_seed,
                        errors=_ERRORS)
 

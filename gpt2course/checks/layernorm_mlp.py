@@ -8,8 +8,8 @@ import numpy as np
 
 from .core import Case, CheckFailed, register, to_numpy
 from .core import worst_difference
-from .layers import (explain, expect_parameters, matches, module_case, module_verify,
-                     oracle_run, require_output, tensor)
+from .layers import (construction_case, explain, expect_parameters, matches, module_case,
+                     module_verify, oracle_run, require_output, tensor)
 
 # ---- LayerNorm -------------------------------------------------------------------------------
 
@@ -217,10 +217,7 @@ def _mlp_case(rng, label, n_embd, B, T, *, grad_seed=None, loaded=True):
     parameters = {"c_fc.weight": (4 * n_embd, n_embd), "c_fc.bias": (4 * n_embd,),
                   "c_proj.weight": (n_embd, 4 * n_embd), "c_proj.bias": (n_embd,)}
     if not loaded:
-        def verify(report):
-            expect_parameters(report, parameters)
-            require_output(report["outputs"][0], (B, T, n_embd))
-        return module_case(label, (n_embd,), None, [(x,)], verify, expect=parameters)
+        return construction_case(label, (n_embd,), parameters, x, (B, T, n_embd))
     # Pre-activations spread over about -3..3, where exact and tanh GELU differ most.
     state = {"c_fc.weight": tensor(rng, 4 * n_embd, n_embd, scale=1.6 / math.sqrt(n_embd)),
              "c_fc.bias": tensor(rng, 4 * n_embd, scale=0.5),

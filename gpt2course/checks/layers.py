@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .core import Case, CheckFailed, close, to_numpy, worst_difference
-from .protocol import MODULE
+from .protocol import MODULE, weighted_sum
 
 # float32 rounding in these small computations stays below ~1e-6 relative; known mistakes are
 # off by more than 1e-3 relative (the smallest: exact-erf GELU inside an MLP, ~2e-4 of the
@@ -48,6 +48,16 @@ def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, 
                 kind=MODULE, verify=verify, errors=errors or {})
 
 
+def construction_case(label: str, init_args: tuple, parameters: dict, x, out_shape: tuple,
+                      *, errors: dict | None = None) -> Case:
+    """A case for the module as the learner builds it (no state loaded): exactly ``parameters``
+    ({name: shape}, checked before forward) and an output of ``out_shape`` for input ``x``."""
+    def verify(report):
+        expect_parameters(report, parameters)
+        require_output(report["outputs"][0], out_shape)
+    return module_case(label, init_args, None, [(x,)], verify, errors=errors, expect=parameters)
+
+
 def oracle_run(fn: Callable, state: dict, inputs: list[tuple], grad_seed: int | None):
     """Run the float64 oracle ``fn(params, *args)`` on each input: (outputs, grads) as NumPy,
     where grads[i] = (input grads, {name: param grad}) with the same output weighting as
@@ -62,8 +72,7 @@ def oracle_run(fn: Callable, state: dict, inputs: list[tuple], grad_seed: int | 
         out = fn(params, *args)
         outputs.append(out.detach().numpy())
         if grad_seed is not None:
-            g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed))
-            (out * g.double()).sum().backward()
+            weighted_sum(out, grad_seed).backward()
             grads.append(([a.grad.numpy() if isinstance(a, torch.Tensor) and a.grad is not None else None
                            for a in args],
                           {n: p.grad.numpy() for n, p in params.items()}))
@@ -105,9 +114,10 @@ def _scale(expected: np.ndarray) -> float:
 
 
 def matches(got: np.ndarray, expected: np.ndarray, *, rtol: float = RTOL, atol: float = ATOL,
-            nan_equal: bool = False) -> bool:
-    """``got`` equals ``expected`` up to float32 rounding. The absolute tolerance grows with the
-    largest expected magnitude (rounding in a sum is relative to its largest terms)."""
+            nan_equal: bool = False, scaled: bool = True) -> bool:
+    """``got`` equals ``expected`` up to float32 rounding. With ``scaled``, the absolute tolerance
+    grows with the largest expected magnitude (rounding in a sum is relative to its largest
+    terms); without, it stays absolute (elementwise functions)."""
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:
@@ -117,7 +127,7 @@ def matches(got: np.ndarray, expected: np.ndarray, *, rtol: float = RTOL, atol: 
         if (np.isnan(got) != np.isnan(expected)).any():
             return False
         got, expected = np.where(both, 0.0, got), np.where(both, 0.0, expected)
-    return close(got, expected, rtol=rtol, atol=atol * _scale(expected))
+    return close(got, expected, rtol=rtol, atol=atol * _scale(expected) if scaled else atol)
 
 
 GENERIC_NAN = (" It contains NaN where the expected values are finite: inf / inf, inf - inf or "
@@ -131,9 +141,7 @@ def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Cal
     (hint, lazily computed oracle output) that ``got`` matches. ``scaled=False`` keeps ``atol``
     absolute (for elementwise functions, whose rounding does not grow with the largest value)."""
     def same(a, b, nan_equal=False):
-        if scaled:
-            return matches(a, b, rtol=rtol, atol=atol, nan_equal=nan_equal)
-        return matches(a, b, rtol=rtol, atol=atol / _scale(b), nan_equal=nan_equal)
+        return matches(a, b, rtol=rtol, atol=atol, nan_equal=nan_equal, scaled=scaled)
 
     if same(got, expected):
         return

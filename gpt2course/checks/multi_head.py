@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .core import Case, CheckFailed, register, require_tensor
-from .layers import explain, module_case, module_verify, oracle_run, tensor
+from .core import Case, register, require_tensor
+from .layers import construction_case, explain, module_case, module_verify, oracle_run, tensor
 
 
 # ---- split_heads / merge_heads --------------------------------------------------------------
@@ -169,11 +169,7 @@ def _csa_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, 
     parameters = {"c_attn.weight": (3 * n_embd, n_embd), "c_attn.bias": (3 * n_embd,),
                   "c_proj.weight": (n_embd, n_embd), "c_proj.bias": (n_embd,)}
     if not loaded:
-        def verify(report):
-            from .layers import expect_parameters, require_output
-            expect_parameters(report, parameters)
-            require_output(report["outputs"][0], (B, T, n_embd))
-        return module_case(label, (n_embd, n_head), None, [(x,)], verify, expect=parameters)
+        return construction_case(label, (n_embd, n_head), parameters, x, (B, T, n_embd))
     state = {n: tensor(rng, *shape, scale=weight_scale) for n, shape in parameters.items()}
     expected, grads = oracle_run(_csa_oracle(n_head), state, [(x,)], grad_seed)
     verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,

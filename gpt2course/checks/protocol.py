@@ -30,10 +30,24 @@ def invoke(fn, kind, args, kwargs):
     raise ValueError(f"unknown call kind {kind!r}")
 
 
-def _weighting(out, grad_seed, index):
+def weighted_sum(out, grad_seed, index=0):
+    """``(out * g).sum()`` for a standard-normal ``g`` seeded with ``grad_seed + index``: the
+    scalar whose gradients the checks compare (the grader's oracles use it too)."""
     import torch
     g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed + index))
     return (out * g.to(out.dtype)).sum()
+
+
+def _requiring_grad(args):
+    """Copies of the floating-point tensors in ``args`` that require grad; other values as they are."""
+    import torch
+    return [a.detach().clone().requires_grad_(True)
+            if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+
+
+def _grads(args):
+    import torch
+    return [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args]
 
 
 def run_with_grad(fn, args, kwargs, grad_seed):
@@ -42,19 +56,17 @@ def run_with_grad(fn, args, kwargs, grad_seed):
     Returns {"outputs": what fn returned, "grads": [grad of each argument or None]}."""
     import torch
 
-    args = [a.detach().clone().requires_grad_(True)
-            if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    args = _requiring_grad(args)
     out = fn(*args, **kwargs)
     outs = out if isinstance(out, tuple) else (out,)
-    terms = [_weighting(o, grad_seed, i) for i, o in enumerate(outs)
+    terms = [weighted_sum(o, grad_seed, i) for i, o in enumerate(outs)
              if isinstance(o, torch.Tensor) and o.requires_grad]
     if not terms:
         raise ModuleMismatch(
             "no gradient can flow through it: its outputs are cut off from the inputs "
             "(torch.no_grad(), .detach(), .data, .item() or NumPy inside?)")
     sum(terms).backward()
-    return {"outputs": out,
-            "grads": [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args]}
+    return {"outputs": out, "grads": _grads(args)}
 
 
 def _shape(t):
@@ -134,8 +146,7 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         if grad_seed is None:
             outputs.append(module(*args, **kwargs))
             continue
-        args = [a.detach().clone().requires_grad_(True)
-                if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        args = _requiring_grad(args)
         module.zero_grad(set_to_none=True)
         out = module(*args, **kwargs)
         outputs.append(out)
@@ -145,11 +156,8 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
             raise ModuleMismatch(
                 "no gradient can flow through forward: its output is cut off from the parameters "
                 "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")
-        g = torch.randn(tuple(out.shape), generator=torch.Generator().manual_seed(grad_seed))
-        (out * g.to(out.dtype)).sum().backward()
-        grads.append({
-            "inputs": [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args],
-            "parameters": {n: p.grad for n, p in module.named_parameters()},
-        })
+        weighted_sum(out, grad_seed).backward()
+        grads.append({"inputs": _grads(args),
+                      "parameters": {n: p.grad for n, p in module.named_parameters()}})
     return {"parameters": shapes, "initial": initial, "outputs": outputs,
             "grads": grads if grad_seed is not None else None}
