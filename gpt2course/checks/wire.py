@@ -38,7 +38,7 @@ class WireError(ValueError):
 
 
 def _array(arr):
-    arr = np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray(arr).reshape(np.shape(arr))  # ascontiguousarray makes 0-d 1-d
     if arr.dtype == object:
         raise WireError("object arrays cannot cross")
     return {"dtype": arr.dtype.str, "shape": list(arr.shape),
