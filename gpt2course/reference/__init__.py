@@ -8,8 +8,11 @@ do the next. Each function here is the same code as the solution cell of its not
 from .attention import attention, causal_mask
 from .batches import get_batch
 from .block import Block
+from .config import GPTConfig
 from .bpe import decode, encode, get_pair_counts, merge, train_bpe
 from .embeddings import Embeddings
+from .generation import generate, sample_next_token
+from .gpt import GPT, load_hf_weights
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
 from .softmax import softmax
@@ -23,4 +26,6 @@ __all__ = [
     "split_heads", "merge_heads", "CausalSelfAttention",
     "LayerNorm", "gelu", "MLP",
     "Block",
+    "GPTConfig", "GPT", "load_hf_weights",
+    "sample_next_token", "generate",
 ]

@@ -1,0 +1,15 @@
+"""Notebook 07: the model's hyperparameters (given, not an exercise)."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class GPTConfig:
+    """GPT-2's hyperparameters; the defaults are GPT-2 small (124M parameters)."""
+
+    vocab_size: int = 50257  # GPT-2's BPE: 256 bytes + 50,000 merges + <|endoftext|>
+    block_size: int = 1024   # the longest sequence the model reads (positions 0 .. 1023)
+    n_layer: int = 12        # blocks
+    n_head: int = 12         # attention heads per block
+    n_embd: int = 768        # width of the residual stream
+    dropout: float = 0.0     # dropout after the embeddings (0: GPT-2 pretraining had none here)
