@@ -9,7 +9,7 @@ Usage in a test cell::
 A failure raises ``CheckFailed`` (an AssertionError) whose message says what is probably wrong.
 """
 
-from . import (attention, batches, block, bpe, embeddings, layernorm_mlp,  # noqa: F401
+from . import (attention, batches, block, bpe, embeddings, gpt, layernorm_mlp,  # noqa: F401
                multi_head, softmax)  # (importing registers the checks)
 from .core import REGISTRY, Call, Case, CheckFailed, build_cases, run_check
 from .wire import Seeded

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .protocol import CALL, GRAD, MODULE, ModuleMismatch, invoke
+from .protocol import CALL, GRAD, LOAD, MODULE, RAISES, ModuleMismatch, invoke
 from .wire import Seeded
 
 
@@ -147,7 +147,14 @@ def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
                 "modifying the argument (avoid in-place operations such as `x += ...` or "
                 "`x.mul_(...)` on the input).")
         return
-    if case.kind == GRAD:  # (args, kwargs, seed): the arguments are copies, see protocol
+    if case.kind in (GRAD, RAISES):  # GRAD passes copies (see protocol); RAISES should raise
+        return
+    if case.kind == LOAD:  # (config, state_dict)
+        if not _same(before[1], after[1]):
+            raise CheckFailed(
+                f"{name} changed the state dict it was given [{case.label}]. Leave the caller's "
+                "tensors as they are: transpose into new tensors (w.t()) instead of assigning "
+                "back into the dict or changing tensors in place.")
         return
     for i, (old, new) in enumerate(zip(before, after)):
         if isinstance(old, (torch.Tensor, list, dict, np.ndarray)) and not _same(old, new):

@@ -36,15 +36,17 @@ def ids(rng: np.random.Generator, high: int, *shape):
 
 def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, verify,
                 *, init_kwargs: dict | None = None, grad_seed: int | None = None,
-                init_seed: int = 0, errors: dict | None = None, expect: dict | None = None) -> Case:
+                init_seed: int = 0, errors: dict | None = None, expect: dict | None = None,
+                config: dict | None = None) -> Case:
     """A case that builds the learner's module with ``init_args``, loads ``state`` (None keeps
     the module's own initial values; then ``expect``, {name: shape}, is checked before forward)
     and calls it on each of ``inputs`` (a list of argument tuples). ``verify`` receives
-    protocol.run_module's report."""
+    protocol.run_module's report. With ``config`` ({name: value}) the module is built as
+    ``cls(GPTConfig(**config), *init_args)``."""
     runs = [(list(args), {}) for args in inputs]
     expect = None if expect is None else {n: list(shape) for n, shape in expect.items()}
     return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), state, runs,
-                                   grad_seed, init_seed, expect),
+                                   grad_seed, init_seed, expect, config),
                 kind=MODULE, verify=verify, errors=errors or {})
 
 

@@ -13,6 +13,8 @@ nothing from the course.
 CALL = "call"
 MODULE = "module"
 GRAD = "grad"
+LOAD = "load"      # fn(model, state_dict) on a GPT-shaped model built here (see run_load)
+RAISES = "raises"  # another kind's call that should raise: report what it raised
 
 
 class ModuleMismatch(Exception):
@@ -27,6 +29,10 @@ def invoke(fn, kind, args, kwargs):
         return run_module(fn, *args, **kwargs)
     if kind == GRAD:
         return run_with_grad(fn, *args, **kwargs)
+    if kind == LOAD:
+        return run_load(fn, *args, **kwargs)
+    if kind == RAISES:
+        return run_expecting_error(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -94,7 +100,10 @@ def _check_parameters(module, shapes):
             "its parameters do not have GPT-2's names: " + "; ".join(parts) + ". Expected "
             f"exactly {_names(shapes)} (attribute names matter: they are how GPT-2's weights "
             "load; a tensor that should be learned must be an nn.Parameter or inside an nn.Linear, "
-            "nn.Embedding, ...).")
+            "nn.Embedding, ...)." + (
+                " The output layer shares the token embedding's matrix (weight tying): "
+                "self.lm_head.weight = self.transformer.wte.weight makes them one parameter."
+                if "lm_head.weight" in extra else ""))
     bad = [n for n, shape in shapes.items() if tuple(own[n].shape) != tuple(shape)]
     if bad:
         wrong = [f"`{n}` is {_shape(own[n])}, expected ({', '.join(str(d) for d in shapes[n])})" for n in bad]
@@ -113,14 +122,39 @@ def _load(module, state):
             own[n].copy_(value)
 
 
-def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0, expect=None):
+def make_config(fields):
+    """A dataclass instance named GPTConfig with ``fields`` ({name: value}) as its attributes."""
+    import dataclasses
+    cls = dataclasses.make_dataclass("GPTConfig", [(k, type(v)) for k, v in fields.items()])
+    return cls(**fields)
+
+
+def _weighted_outputs(out, grad_seed):
+    """The scalar to backpropagate for a module's output (one tensor, or a tuple such as
+    (logits, loss)): a seeded random weighting of every tensor in it that carries a gradient."""
+    import torch
+    outs = out if isinstance(out, tuple) else (out,)
+    if not any(isinstance(o, torch.Tensor) for o in outs):
+        raise ModuleMismatch(f"forward should return a tensor, got {type(out).__name__}")
+    terms = [weighted_sum(o, grad_seed, i) for i, o in enumerate(outs)
+             if isinstance(o, torch.Tensor) and o.requires_grad]
+    if not terms:
+        raise ModuleMismatch(
+            "no gradient can flow through forward: its output is cut off from the parameters "
+            "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")
+    return sum(terms)
+
+
+def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0, expect=None,
+               config=None):
     """Build ``cls(*init_args, **init_kwargs)`` (global RNG seeded with ``init_seed``), load
     ``state`` ({name: tensor}, every parameter by name) unless it is None, and call the module
     on each ``(args, kwargs)`` of ``inputs`` in eval mode.
 
     With ``grad_seed``, floating-point inputs require grad and ``(out * g).sum()`` is
     backpropagated for a seeded standard-normal ``g``. With ``expect`` ({name: shape}), the
-    parameters' names and shapes are checked before anything runs. Returns {"parameters":
+    parameters' names and shapes are checked before anything runs. With ``config`` ({name:
+    value}), the module is built as ``cls(GPTConfig(**config), *init_args)``. Returns {"parameters":
     {name: shape}, "initial": {name: value} (only without ``state``), "outputs": [...],
     "grads": [{"inputs": [...], "parameters": {name: grad}}] or None}.
     """
@@ -128,6 +162,8 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
+        if config is not None:
+            init_args = [make_config(config), *init_args]
         module = cls(*init_args, **init_kwargs)
     if not isinstance(module, torch.nn.Module):
         raise ModuleMismatch(f"it should be a torch.nn.Module (class ...(nn.Module), calling "
@@ -150,14 +186,61 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         module.zero_grad(set_to_none=True)
         out = module(*args, **kwargs)
         outputs.append(out)
-        if not isinstance(out, torch.Tensor):
-            raise ModuleMismatch(f"forward should return a tensor, got {type(out).__name__}")
-        if not out.requires_grad:
-            raise ModuleMismatch(
-                "no gradient can flow through forward: its output is cut off from the parameters "
-                "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")
-        weighted_sum(out, grad_seed).backward()
+        _weighted_outputs(out, grad_seed).backward()
         grads.append({"inputs": _grads(args),
                       "parameters": {n: p.grad for n, p in module.named_parameters()}})
     return {"parameters": shapes, "initial": initial, "outputs": outputs,
             "grads": grads if grad_seed is not None else None}
+
+
+def gpt_skeleton(config):
+    """An nn.Module with exactly GPT-2's parameter names and shapes for ``config`` ({name: value})
+    and ``lm_head`` tied to ``transformer.wte``, every value NaN (so what was not loaded shows),
+    and ``.config``. It has no forward: it is what a weight loader fills."""
+    import torch
+    from torch import nn
+
+    cfg = make_config(config)
+    n = cfg.n_embd
+
+    def part(**children):
+        module = nn.Module()
+        for name, child in children.items():
+            setattr(module, name, child)
+        return module
+
+    def block():
+        return part(ln_1=nn.LayerNorm(n), attn=part(c_attn=nn.Linear(n, 3 * n), c_proj=nn.Linear(n, n)),
+                    ln_2=nn.LayerNorm(n), mlp=part(c_fc=nn.Linear(n, 4 * n), c_proj=nn.Linear(4 * n, n)))
+
+    model = part(transformer=nn.ModuleDict(dict(
+        wte=nn.Embedding(cfg.vocab_size, n), wpe=nn.Embedding(cfg.block_size, n),
+        h=nn.ModuleList([block() for _ in range(cfg.n_layer)]), ln_f=nn.LayerNorm(n))),
+        lm_head=nn.Linear(n, cfg.vocab_size, bias=False))
+    model.lm_head.weight = model.transformer.wte.weight
+    model.config = cfg
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    return model
+
+
+def run_load(fn, config, state_dict):
+    """Call ``fn(model, state_dict)`` on ``gpt_skeleton(config)``. Returns {"parameters":
+    {name: value after the call}, "tied": whether lm_head.weight is still wte's tensor}."""
+    model = gpt_skeleton(config)
+    fn(model, state_dict)
+    lm_head = getattr(model, "lm_head", None)
+    tied = lm_head is not None and getattr(lm_head, "weight", None) is model.transformer.wte.weight
+    return {"parameters": {n: p.detach().clone() for n, p in model.named_parameters()},
+            "tied": bool(tied)}
+
+
+def run_expecting_error(fn, kind, args, kwargs):
+    """Run ``invoke(fn, kind, args, kwargs)``, which should raise. Returns {"raised": None} when
+    it did not, else {"raised": [exception type name, message]}."""
+    try:
+        invoke(fn, kind, args, kwargs)
+    except Exception as exc:  # noqa: BLE001 - what was raised is the result
+        return {"raised": [type(exc).__name__, str(exc)[:500]]}
+    return {"raised": None}

@@ -1,0 +1,484 @@
+"""Checks for notebook 07: ``GPT(config)`` and ``load_hf_weights(model, state_dict)``.
+
+The model is checked against a float64 oracle written with PyTorch's own functions (the block
+oracle of notebook 06, stacked) on random weights, against the logits Hugging Face's
+GPT2LMHeadModel gives for the course's fixture checkpoint (``data/fixtures``; the test suite
+proves those logits are Hugging Face's), for GPT-2's initialisation statistics, and for a clear
+error on a too-long input. The loader is checked by what it leaves in a GPT-shaped model (see
+protocol.gpt_skeleton) for Hugging Face state dicts with and without buffers, and by the errors
+it raises for missing tensors and shapes that do not fit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .block import _block_oracle, _shapes as block_shapes
+from .core import Case, CheckFailed, not_implemented, register, to_numpy, worst_difference
+from .layers import explain, expect_grads, expect_parameters, ids, matches, module_case, tensor
+from .protocol import LOAD, MODULE, RAISES, weighted_sum
+
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+LN_WEIGHTS = (".ln_1.weight", ".ln_2.weight", ".ln_f.weight")
+
+
+def config(vocab_size, block_size, n_layer, n_head, n_embd):
+    return dict(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                n_embd=n_embd, dropout=0.0)
+
+
+def gpt_shapes(cfg) -> dict[str, tuple]:
+    """GPT-2's parameters (lm_head.weight is wte's tensor, so it is not listed)."""
+    n = cfg["n_embd"]
+    shapes = {"transformer.wte.weight": (cfg["vocab_size"], n),
+              "transformer.wpe.weight": (cfg["block_size"], n)}
+    for i in range(cfg["n_layer"]):
+        shapes.update({f"transformer.h.{i}.{k}": v for k, v in block_shapes(n).items()})
+    shapes.update({"transformer.ln_f.weight": (n,), "transformer.ln_f.bias": (n,)})
+    return shapes
+
+
+def random_state(rng, cfg, scale=0.2):
+    state = {}
+    for name, shape in gpt_shapes(cfg).items():
+        if name.endswith(LN_WEIGHTS):
+            state[name] = tensor(rng, *shape, scale=0.2, shift=1.0)
+        elif name.endswith("wpe.weight"):
+            state[name] = tensor(rng, *shape, scale=0.5)
+        else:
+            state[name] = tensor(rng, *shape, scale=scale)
+    return state
+
+
+def to_hf(state, cfg, *, buffers=True, lm_head=True):
+    """The Hugging Face GPT2LMHeadModel state dict for our parameter values: Conv1D weights
+    (in, out), the causal-mask buffers and the (tied) lm_head.weight."""
+    import torch
+    hf = {}
+    for name, value in state.items():
+        hf[name] = value.t().contiguous() if name.endswith(CONV1D) else value.clone()
+        if buffers and name.endswith(".attn.c_attn.weight"):
+            T = cfg["block_size"]
+            hf[name.replace("c_attn.weight", "bias")] = torch.tril(torch.ones(T, T)).view(1, 1, T, T)
+            hf[name.replace("c_attn.weight", "masked_bias")] = torch.tensor(-1e4)
+    if lm_head:
+        hf["lm_head.weight"] = state["transformer.wte.weight"].clone()
+    return hf
+
+
+def from_hf(hf):
+    """Our parameters from a Hugging Face state dict (the inverse of to_hf)."""
+    return {name: (value.t().contiguous() if name.endswith(CONV1D) else value.clone())
+            for name, value in hf.items()
+            if name.startswith("transformer.") and not name.endswith((".attn.bias", ".attn.masked_bias"))}
+
+
+# ---- the model's oracle and its known mistakes ---------------------------------------------
+
+def gpt_forward(p, idx, cfg, *, ln_f=True, positions=True, emb_scale=1.0, layers=None, output="logits"):
+    """GPT-2's logits in float64 from parameters ``p`` (our names); keyword arguments make the
+    known mistakes."""
+    import torch
+    import torch.nn.functional as F
+
+    n, T = cfg["n_embd"], idx.shape[1]
+    block = _block_oracle(cfg["n_head"])
+    x = F.embedding(idx, p["transformer.wte.weight"]) * emb_scale
+    if positions:
+        x = x + p["transformer.wpe.weight"][:T]
+    for i in (range(cfg["n_layer"]) if layers is None else layers):
+        prefix = f"transformer.h.{i}."
+        x = block({k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}, x)
+    if ln_f:
+        x = F.layer_norm(x, (n,), p["transformer.ln_f.weight"], p["transformer.ln_f.bias"], 1e-5)
+    logits = x @ p["transformer.wte.weight"].T
+    if output == "probs":
+        return torch.softmax(logits, -1)
+    if output == "log_probs":
+        return torch.log_softmax(logits, -1)
+    return logits
+
+
+def _double(state):
+    return {k: v.detach().double() for k, v in state.items()}
+
+
+def logit_mistakes(state, idx, cfg):
+    p = _double(state)
+
+    def variant(**kw):
+        return lambda: gpt_forward(p, idx, cfg, **kw).numpy()
+
+    L = cfg["n_layer"]
+    return [
+        ("the final LayerNorm is missing: apply transformer.ln_f to the last block's output "
+         "before lm_head.", variant(ln_f=False)),
+        ("the position embeddings are not added: x = wte(idx) + wpe(positions 0..T-1).",
+         variant(positions=False)),
+        ("the token embeddings should not be scaled (GPT-2 adds wte(idx) and wpe(pos) as they are).",
+         variant(emb_scale=math.sqrt(cfg["n_embd"]))),
+        ("forward should return logits (raw scores), not probabilities: leave out the softmax.",
+         variant(output="probs")),
+        ("forward should return logits, not log-probabilities: leave out the log_softmax "
+         "(F.cross_entropy applies it itself).", variant(output="log_probs")),
+        ("the blocks are not applied: run x through every block of transformer.h in order.",
+         variant(layers=[])),
+        ("only the first block is applied: loop over all of transformer.h.", variant(layers=[0])),
+        ("only the last block is applied: loop over all of transformer.h.", variant(layers=[L - 1])),
+        ("the blocks run in reverse order: transformer.h[0] comes first.",
+         variant(layers=list(range(L))[::-1])),
+    ]
+
+
+def _cross_entropy(logits, targets):
+    import torch.nn.functional as F
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+
+
+def loss_mistakes(logits, targets):
+    import torch
+    import torch.nn.functional as F
+    V = logits.shape[-1]
+
+    def ce(lg, tg, reduction="mean"):
+        return lambda: F.cross_entropy(lg.reshape(-1, V), tg.reshape(-1), reduction=reduction).numpy()
+
+    return [
+        ("the targets are already shifted (targets[b, t] is the token after idx[b, t]): compare "
+         "logits[:, t] with targets[:, t], without shifting again.", ce(logits[:, :-1], targets[:, 1:])),
+        ("the loss should be the mean over all B * T positions (F.cross_entropy's default), "
+         "not the sum.", ce(logits, targets, "sum")),
+        ("the loss is the cross-entropy of the logits; softmax is applied inside F.cross_entropy, "
+         "so do not apply it before.", ce(torch.softmax(logits, -1), targets)),
+        ("the loss should be the mean over all B * T positions, not summed over the sequence and "
+         "averaged over the batch.", lambda: (F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1),
+                                                                reduction="sum") / logits.shape[0]).numpy()),
+    ]
+
+
+def _unpack(out, B, T, V):
+    import torch
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise CheckFailed(f"forward should return a pair (logits, loss), got {type(out).__name__}"
+                          + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+    logits, loss = out
+    if not isinstance(logits, torch.Tensor):
+        raise CheckFailed(f"the logits should be a tensor, got {type(logits).__name__}")
+    shape = tuple(logits.shape)
+    if shape != (B, T, V):
+        hint = ""
+        if shape == (B, 1, V) and T > 1:
+            hint = (": return the logits of every position, also without targets (generation "
+                    "takes the last position itself)")
+        raise CheckFailed(f"the logits have shape {shape}, expected (B, T, vocab_size) = "
+                          f"{(B, T, V)}{hint}")
+    if logits.dtype != torch.float32:
+        raise CheckFailed(f"the logits have dtype {logits.dtype}; they should stay float32")
+    return to_numpy(logits), loss
+
+
+def _check_loss(loss, expected, mistakes):
+    import torch
+    if loss is None:
+        raise CheckFailed("with targets, forward should return the loss as its second value, got None")
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise CheckFailed("the loss should be a tensor holding one number (F.cross_entropy's mean), "
+                          f"got {type(loss).__name__}"
+                          + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
+    explain(to_numpy(loss).reshape(()), expected, mistakes, "the loss")
+
+
+def _oracle(state, runs, cfg, grad_seed):
+    """(logits, losses, grads) of the oracle for each (idx, targets or None) of ``runs``."""
+    import torch
+
+    outputs = []
+    for idx, targets in runs:
+        p = {n: v.detach().double().requires_grad_(grad_seed is not None) for n, v in state.items()}
+        logits = gpt_forward(p, idx, cfg)
+        loss = None if targets is None else _cross_entropy(logits, targets)
+        grads = None
+        if grad_seed is not None:
+            total = weighted_sum(logits, grad_seed, 0)
+            if loss is not None:
+                total = total + weighted_sum(loss, grad_seed, 1)
+            total.backward()
+            grads = ([None] * (1 if targets is None else 2), {n: v.grad.numpy() for n, v in p.items()})
+        outputs.append((logits.detach(), None if loss is None else loss.detach(), grads))
+    return outputs
+
+
+def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=None):
+    """Build the learner's GPT for ``cfg``, load ``state`` and run each (idx, targets or None)."""
+    oracle = _oracle(state, runs, cfg, grad_seed)
+
+    def verify(report):
+        for i, out in enumerate(report["outputs"]):
+            idx, targets = runs[i]
+            B, T = idx.shape
+            got, loss = _unpack(out, B, T, cfg["vocab_size"])
+            logits, expected_loss, _ = oracle[i]
+            expected = logits.numpy() if expected_logits is None else expected_logits[i]
+            explain(got, expected, logit_mistakes(state, idx, cfg), "the logits")
+            if targets is None:
+                if loss is not None:
+                    raise CheckFailed("without targets, the loss should be None "
+                                      f"(forward(idx) returns (logits, None)), got {type(loss).__name__}")
+            else:
+                _check_loss(loss, expected_loss.numpy(), loss_mistakes(logits, targets))
+        if grad_seed is not None:
+            for i, g in enumerate(report["grads"] or []):
+                expect_grads(g, oracle[i][2], ["idx", "targets"])
+
+    inputs = [(idx,) if targets is None else (idx, targets) for idx, targets in runs]
+    return module_case(label, (), state, inputs, verify, grad_seed=grad_seed, config=cfg)
+
+
+def _runs(rng, cfg, shapes, with_targets=False):
+    V = cfg["vocab_size"]
+    return [(ids(rng, V, B, T), ids(rng, V, B, T) if with_targets else None) for B, T in shapes]
+
+
+def construction(label, cfg, rng, B, T):
+    shapes = gpt_shapes(cfg)
+    idx = ids(rng, cfg["vocab_size"], B, T)
+
+    def verify(report):
+        expect_parameters(report, shapes)
+        _, loss = _unpack(report["outputs"][0], B, T, cfg["vocab_size"])
+        if loss is not None:
+            raise CheckFailed("without targets, the loss should be None")
+    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes)
+
+
+def _std_message(name, std, target, L):
+    if name.endswith("c_proj.weight"):
+        return (f"{name} starts with standard deviation {std:.4f}; GPT-2 scales the projections "
+                f"that write into the residual stream (attn.c_proj and mlp.c_proj weights) down to "
+                f"0.02 / sqrt(2 * n_layer) = {target:.4f} here.")
+    scaled = abs(std / (0.02 / math.sqrt(2 * L)) - 1) < 0.15
+    return (f"{name} starts with standard deviation {std:.4f}, expected 0.02: GPT-2 initialises "
+            "every weight matrix and embedding from normal(0, 0.02)"
+            + (" and scales only the c_proj weights by 1/sqrt(2 * n_layer)." if scaled else "."))
+
+
+def initialisation(label, cfg, rng, init_seed):
+    shapes = gpt_shapes(cfg)
+    L = cfg["n_layer"]
+    idx = ids(rng, cfg["vocab_size"], 1, 4)
+
+    def verify(report):
+        expect_parameters(report, shapes)
+        for name, value in report["initial"].items():
+            v = to_numpy(value).astype(np.float64)
+            if v.ndim == 2:
+                target = 0.02 / math.sqrt(2 * L) if name.endswith("c_proj.weight") else 0.02
+                allowed = [target, 0.01] if name.endswith("wpe.weight") else [target]  # GPT-2's TF code: 0.01
+                std, n = float(v.std()), v.size
+                tol = 0.08 + 5 / math.sqrt(2 * n)  # a sample std's relative error ~ 1/sqrt(2n)
+                if not any(abs(std / t - 1) <= tol for t in allowed):
+                    raise CheckFailed(_std_message(name, std, target, L))
+                if abs(float(v.mean())) > 6 * std / math.sqrt(n) + 1e-4:
+                    raise CheckFailed(f"{name} should start centred on 0 (normal(0, std)); its mean is "
+                                      f"{float(v.mean()):.4f}")
+                if n >= 2000:
+                    inside = float((np.abs(v - v.mean()) <= std).mean())
+                    if abs(inside - 0.6827) > 0.05:
+                        raise CheckFailed(
+                            f"{name} does not look normally distributed ({inside:.0%} of its values lie "
+                            "within one standard deviation of the mean, 68% for a normal): use "
+                            "torch.nn.init.normal_(weight, mean=0.0, std=...).")
+            elif name.endswith(LN_WEIGHTS):
+                if not np.allclose(v, 1.0, atol=1e-6):
+                    raise CheckFailed(f"{name} (a LayerNorm's gain) should start at 1")
+            elif not np.allclose(v, 0.0, atol=1e-6):
+                raise CheckFailed(f"{name} should start at 0 (GPT-2's biases start at zero; "
+                                  f"largest |value| {float(np.abs(v).max()):.3g})")
+    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes, init_seed=init_seed)
+
+
+_BLOCK_SIZE = re.compile(r"block[\s_-]*size|context", re.IGNORECASE)
+
+
+def too_long(label, cfg, rng):
+    T = cfg["block_size"] + 1
+    idx = ids(rng, cfg["vocab_size"], 1, T)
+    inner = module_case(label, (), None, [(idx,)], lambda r: None, config=cfg)
+
+    def verify(result):
+        raised = result.get("raised") if isinstance(result, dict) else None
+        if raised is None:
+            raise CheckFailed(f"forward on {T} tokens with block_size {cfg['block_size']} should raise "
+                              "an error: there is no position embedding for position "
+                              f"{cfg['block_size']}.")
+        type_name, message = raised[0], raised[1]
+        if type_name == "NotImplementedError":
+            raise not_implemented("GPT")
+        if type_name == "ModuleMismatch":
+            raise CheckFailed(message)
+        if not (_BLOCK_SIZE.search(message) or str(cfg["block_size"]) in message):
+            raise CheckFailed(
+                f"forward on {T} tokens raised {type_name} ({message[:120]}), which does not say "
+                "what is wrong: check T against config.block_size first and raise an error that "
+                "says so (e.g. a ValueError naming block_size).")
+    return Case(label=label, args=(MODULE, list(inner.args), {}), kind=RAISES, verify=verify)
+
+
+def fixture_case(label):
+    from gpt2course.fixtures import load_fixture
+    hf, cfg, batches = load_fixture()
+    cfg = config(cfg.vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd)
+    runs = [(idx, None) for idx, _ in batches]
+    return forward_case(label, cfg, from_hf(hf), runs,
+                        expected_logits=[to_numpy(logits) for _, logits in batches])
+
+
+@register("GPT", "GPT-2's parameters and initialisation, logits and loss equal to the oracle and "
+                 "to Hugging Face's on the fixture, a clear error beyond block_size, gradients")
+def gpt_cases(rng: np.random.Generator, hidden: bool):
+    seed = int(rng.integers(0, 2**31))
+    if not hidden:
+        small = config(101, 16, 2, 2, 32)
+        state = random_state(rng, small)
+        return [
+            construction("vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: parameters", small, rng, 2, 5),
+            initialisation("GPT-2's initialisation (3 layers, n_embd 64)", config(300, 64, 3, 4, 64), rng, seed % 1000),
+            forward_case("batch 2, T=7", small, state, _runs(rng, small, [(2, 7)])),
+            forward_case("T=1 and T=block_size", small, state, _runs(rng, small, [(3, 1), (1, 16)])),
+            forward_case("with targets: the loss", small, state, _runs(rng, small, [(2, 9)], True)),
+            too_long("a sequence longer than block_size", small, rng),
+            forward_case("gradients", config(53, 8, 2, 2, 16), random_state(rng, config(53, 8, 2, 2, 16)),
+                         _runs(rng, config(53, 8, 2, 2, 16), [(2, 6)], True), grad_seed=seed),
+            fixture_case("the fixture checkpoint: logits equal to Hugging Face's GPT2LMHeadModel"),
+        ]
+    cfg = config(131, 12, 3, 3, 24)
+    state = random_state(rng, cfg)
+    one_head = config(67, 10, 1, 1, 20)
+    return [
+        construction("vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: parameters", cfg, rng, 1, 3),
+        initialisation("GPT-2's initialisation (4 layers, n_embd 48)", config(500, 48, 4, 3, 48), rng, seed % 997),
+        forward_case("batch 3, T=5", cfg, state, _runs(rng, cfg, [(3, 5)])),
+        forward_case("T=block_size with targets", cfg, state, _runs(rng, cfg, [(2, 12)], True)),
+        forward_case("one layer, one head, T=1 and T=9", one_head, random_state(rng, one_head),
+                     _runs(rng, one_head, [(2, 1), (1, 9)], True)),
+        too_long("a sequence longer than block_size", cfg, rng),
+        forward_case("gradients", cfg, state, _runs(rng, cfg, [(2, 7)], True), grad_seed=seed + 7),
+        fixture_case("the fixture checkpoint"),
+    ]
+
+
+# ---- load_hf_weights -------------------------------------------------------------------------
+
+LOAD_ERRORS = {
+    "RuntimeError": "a copy between tensors of different shapes? Hugging Face stores the four "
+                    "projections (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) as Conv1D with "
+                    "weight (in, out); nn.Linear keeps (out, in): transpose those four, and only those.",
+    "KeyError": "the state dict holds tensors that are not parameters of the model (each block's "
+                "attn.bias, the causal-mask buffer, and lm_head.weight, which is wte's tensor): "
+                "go through the model's parameters and look each up in the state dict, rather "
+                "than the other way round.",
+    "AttributeError": "load into the model's existing parameters by name (model.named_parameters() "
+                      "or model.state_dict()), with param.copy_(value) under torch.no_grad().",
+}
+
+
+def load_verify(state, hf):
+    expected = {n: to_numpy(v) for n, v in state.items()}
+
+    def verify(report):
+        if not isinstance(report, dict) or "parameters" not in report:
+            raise CheckFailed("its result could not be read")
+        got = {n: to_numpy(v) for n, v in report["parameters"].items()}
+        if not report.get("tied"):
+            raise CheckFailed("lm_head.weight is no longer the token embedding's tensor: copy the "
+                              "values into transformer.wte.weight (in place) and leave lm_head alone; "
+                              "the two share one Parameter.")
+        if set(got) != set(expected):
+            raise CheckFailed("it changed which parameters the model has: "
+                              f"now {sorted(set(got) ^ set(expected))[:4]} differ; copy values into "
+                              "the existing parameters instead.")
+        for name, exp in expected.items():
+            value = got[name]
+            if value.shape != exp.shape:
+                raise CheckFailed(f"{name} now has shape {value.shape}, the model's is {exp.shape}")
+            if np.isnan(value).any():
+                raise CheckFailed(f"{name} was not loaded: every parameter of the model must come "
+                                  "from the state dict.")
+            if matches(value, exp, rtol=1e-6, atol=0.0, scaled=False):
+                continue
+            raw = to_numpy(hf[name]) if name in hf else None
+            if raw is not None and raw.shape == value.shape and np.array_equal(value, raw):
+                if name.endswith(CONV1D):
+                    raise CheckFailed(f"{name} is loaded as stored; Hugging Face's Conv1D keeps its "
+                                      "weight as (in, out) and nn.Linear as (out, in): transpose it.")
+            if raw is not None and raw.ndim == 2 and raw.T.shape == value.shape and np.array_equal(value, raw.T):
+                raise CheckFailed(f"{name} was transposed; only the four Conv1D weights (attn.c_attn, "
+                                  "attn.c_proj, mlp.c_fc, mlp.c_proj) are stored transposed.")
+            raise CheckFailed(f"{name} differs from the state dict's values "
+                              f"({worst_difference(value, exp)})")
+    return verify
+
+
+def load_case(label, cfg, state, hf):
+    return Case(label=label, args=(cfg, hf), kind=LOAD, verify=load_verify(state, hf), errors=LOAD_ERRORS)
+
+
+def load_error_case(label, cfg, hf, culprit, what):
+    """``hf`` does not fit the model (``culprit`` missing or of the wrong shape): it must raise,
+    naming the tensor."""
+    short = culprit.removeprefix("transformer.")
+
+    def verify(result):
+        raised = result.get("raised") if isinstance(result, dict) else None
+        if raised is None:
+            raise CheckFailed(f"it loaded a state dict in which {culprit} {what} without an error: "
+                              "check that every tensor is there and has the model's shape, and "
+                              "raise an error naming it otherwise.")
+        type_name, message = raised[0], raised[1]
+        if type_name == "NotImplementedError":
+            raise not_implemented("load_hf_weights")
+        if short not in message:
+            raise CheckFailed(f"{culprit} {what}; it raised {type_name} ({message[:120]}), but the "
+                              "message should name the tensor so the user knows what does not fit.")
+    return Case(label=label, args=(LOAD, [cfg, hf], {}), kind=RAISES, verify=verify)
+
+
+@register("load_hf_weights", "Hugging Face state dicts with and without buffers and lm_head, Conv1D "
+                             "transposed, the tied head kept, the fixture, clear errors")
+def load_cases(rng: np.random.Generator, hidden: bool):
+    import torch
+    from gpt2course.fixtures import load_fixture
+
+    fixture_hf, fcfg, _ = load_fixture()
+    fcfg = config(fcfg.vocab_size, fcfg.block_size, fcfg.n_layer, fcfg.n_head, fcfg.n_embd)
+    a = config(61, 16, 2, 2, 12) if not hidden else config(89, 10, 3, 3, 18)
+    b = config(37, 8, 1, 1, 8) if not hidden else config(45, 6, 2, 2, 10)
+    sa, sb = random_state(rng, a), random_state(rng, b)
+    cases = [
+        load_case("a GPT2LMHeadModel state dict (with attn.bias buffers and lm_head.weight)", a, sa, to_hf(sa, a)),
+        load_case("without buffers or lm_head.weight (as safetensors files store it)", b, sb,
+                  to_hf(sb, b, buffers=False, lm_head=False)),
+        load_case("the fixture checkpoint", fcfg, from_hf(fixture_hf), fixture_hf),
+    ]
+    L = a["n_layer"] - 1
+    wrong_pos = to_hf(sa, a)
+    wrong_pos["transformer.wpe.weight"] = tensor(rng, a["block_size"] // 2, a["n_embd"])
+    missing = to_hf(sa, a)
+    gone = f"transformer.h.{L}.ln_2.bias" if not hidden else "transformer.h.0.attn.c_proj.weight"
+    del missing[gone]
+    wrong_fc = to_hf(sa, a)
+    fc = f"transformer.h.{L}.mlp.c_fc.weight"
+    wrong_fc[fc] = torch.zeros(a["n_embd"] + 2, 4 * a["n_embd"])
+    cases += [
+        load_error_case("a checkpoint made for a shorter block_size", a, wrong_pos,
+                        "transformer.wpe.weight", f"has shape {tuple(wrong_pos['transformer.wpe.weight'].shape)}"),
+        load_error_case("a tensor missing from the state dict", a, missing, gone, "is missing"),
+    ]
+    if hidden:
+        cases.append(load_error_case("a Conv1D weight of the wrong width", a, wrong_fc, fc,
+                                     f"has shape {tuple(wrong_fc[fc].shape)}"))
+    return cases
