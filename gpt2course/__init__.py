@@ -5,6 +5,9 @@
 - ``gpt2course.reference``: the finished version of every exercise, under the exercise's name.
 - ``gpt2course.checks``: the checks that the notebooks' test cells run on a learner's code.
 - ``gpt2course.env``: fast mode and device selection.
+- ``gpt2course.weights``: GPT-2 weights as safetensors files: read, infer the config, download, load.
+- ``gpt2course.fixtures``: the tiny GPT-2 test checkpoint in ``data/fixtures`` (``load_fixture``).
+- ``gpt2course.cli``: the command line, ``python -m gpt2course generate``.
 - ``gpt2course.viz``: plots used by the notebooks.
 """
 
