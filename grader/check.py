@@ -270,6 +270,8 @@ def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str]
             "PYTHONDONTWRITEBYTECODE": "1",
             "LANG": "C.UTF-8",
         }
+        if os.environ.get("OMP_NUM_THREADS"):  # the caller's thread budget (make test: 1 per worker)
+            env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
                              scratch, str(timeout)], str(workdir), hide=hide, limits=limits, uid=uid)
         wall = min(MAX_NOTEBOOK_SECONDS, 30 + timeout * len(nb.cells) + call_timeout * len(jobs_list))

@@ -44,11 +44,13 @@ NOTEBOOK_EXERCISES = {
     "04_multi_head_attention.ipynb": ("split_heads", "merge_heads", "CausalSelfAttention"),
     "05_layernorm_and_mlp.ipynb": ("LayerNorm", "gelu", "MLP"),
     "06_residual_block.ipynb": ("Block",),
+    "07_gpt2_model.ipynb": ("GPT", "load_hf_weights"),
 }
 
 # Minimum number of entries per exercise (WRONG, VALID).
 MINIMUM = {"softmax": (5, 3), "get_batch": (5, 2), "attention": (8, 3),
-           "CausalSelfAttention": (6, 3), "LayerNorm": (6, 3), "Block": (6, 2)}
+           "CausalSelfAttention": (6, 3), "LayerNorm": (6, 3), "Block": (6, 2),
+           "GPT": (14, 8), "load_hf_weights": (10, 5)}
 DEFAULT_MINIMUM = (3, 2)
 
 KINDS = {  # kind -> (catalogue dict, expectation)

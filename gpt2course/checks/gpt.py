@@ -249,6 +249,10 @@ def construction(label, cfg, rng, B, T):
 
     def verify(report):
         expect_parameters(report, shapes)
+        kept = report.get("config") or {}
+        if any(kept.get(k) != cfg[k] for k in ("vocab_size", "block_size", "n_layer", "n_embd")):
+            raise CheckFailed("keep the config on the model (self.config = config): generation "
+                              "and the training code read model.config.block_size and others.")
         _, loss = _unpack(report["outputs"][0], B, T, cfg["vocab_size"])
         if loss is not None:
             raise CheckFailed("without targets, the loss should be None")
@@ -301,7 +305,9 @@ def initialisation(label, cfg, rng, init_seed):
     return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes, init_seed=init_seed)
 
 
-_BLOCK_SIZE = re.compile(r"block[\s_-]*size|context", re.IGNORECASE)
+# An error that says what is wrong names the limit (nanoGPT: "... block size is only 16").
+_BLOCK_SIZE = re.compile(r"block[\s_-]*size|context|too long|longer than|maximum|max\w* length",
+                         re.IGNORECASE)
 
 
 def too_long(label, cfg, rng):
@@ -320,7 +326,7 @@ def too_long(label, cfg, rng):
             raise not_implemented("GPT")
         if type_name == "ModuleMismatch":
             raise CheckFailed(message)
-        if not (_BLOCK_SIZE.search(message) or str(cfg["block_size"]) in message):
+        if not _BLOCK_SIZE.search(message):
             raise CheckFailed(
                 f"forward on {T} tokens raised {type_name} ({message[:120]}), which does not say "
                 "what is wrong: check T against config.block_size first and raise an error that "
@@ -381,6 +387,12 @@ LOAD_ERRORS = {
                 "attn.bias, the causal-mask buffer, and lm_head.weight, which is wte's tensor): "
                 "go through the model's parameters and look each up in the state dict, rather "
                 "than the other way round.",
+    "ValueError": "your loader rejected a valid GPT2LMHeadModel state dict: Hugging Face stores "
+                  "the four Conv1D weights (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) as "
+                  "(in, out); transpose those four, and only those, before comparing shapes.",
+    "AssertionError": "your loader rejected a valid GPT2LMHeadModel state dict: transpose the four "
+                      "Conv1D weights (and only those) before comparing shapes; skip the attn.bias "
+                      "buffers and lm_head.weight.",
     "AttributeError": "load into the model's existing parameters by name (model.named_parameters() "
                       "or model.state_dict()), with param.copy_(value) under torch.no_grad().",
 }
@@ -393,6 +405,9 @@ def load_verify(state, hf):
         if not isinstance(report, dict) or "parameters" not in report:
             raise CheckFailed("its result could not be read")
         got = {n: to_numpy(v) for n, v in report["parameters"].items()}
+        if not report.get("returned_model"):
+            raise CheckFailed("it should return the model it loaded into (return model), so that "
+                              "load_hf_weights(GPT(config), state_dict) gives the loaded model.")
         if not report.get("tied"):
             raise CheckFailed("lm_head.weight is no longer the token embedding's tensor: copy the "
                               "values into transformer.wte.weight (in place) and leave lm_head alone; "

@@ -189,8 +189,13 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         _weighted_outputs(out, grad_seed).backward()
         grads.append({"inputs": _grads(args),
                       "parameters": {n: p.grad for n, p in module.named_parameters()}})
-    return {"parameters": shapes, "initial": initial, "outputs": outputs,
-            "grads": grads if grad_seed is not None else None}
+    report = {"parameters": shapes, "initial": initial, "outputs": outputs,
+              "grads": grads if grad_seed is not None else None}
+    if config is not None:  # what the module kept of its config (generate reads model.config)
+        kept = getattr(module, "config", None)
+        report["config"] = {k: getattr(kept, k, None) for k in config
+                            if isinstance(getattr(kept, k, None), (int, float))}
+    return report
 
 
 def gpt_skeleton(config):
@@ -227,13 +232,14 @@ def gpt_skeleton(config):
 
 def run_load(fn, config, state_dict):
     """Call ``fn(model, state_dict)`` on ``gpt_skeleton(config)``. Returns {"parameters":
-    {name: value after the call}, "tied": whether lm_head.weight is still wte's tensor}."""
+    {name: value after the call}, "tied": whether lm_head.weight is still wte's tensor,
+    "returned_model": whether fn returned the model it was given}."""
     model = gpt_skeleton(config)
-    fn(model, state_dict)
+    returned = fn(model, state_dict)
     lm_head = getattr(model, "lm_head", None)
     tied = lm_head is not None and getattr(lm_head, "weight", None) is model.transformer.wte.weight
     return {"parameters": {n: p.detach().clone() for n, p in model.named_parameters()},
-            "tied": bool(tied)}
+            "tied": bool(tied), "returned_model": returned is model}
 
 
 def run_expecting_error(fn, kind, args, kwargs):
