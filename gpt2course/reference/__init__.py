@@ -16,6 +16,7 @@ from .gpt import GPT, load_hf_weights
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
 from .softmax import softmax
+from .training import configure_optimizer, estimate_loss, get_lr, lm_loss, train_step
 
 __all__ = [
     "softmax",
@@ -27,5 +28,6 @@ __all__ = [
     "LayerNorm", "gelu", "MLP",
     "Block",
     "GPTConfig", "GPT", "load_hf_weights",
+    "lm_loss", "configure_optimizer", "get_lr", "train_step", "estimate_loss",
     "sample_next_token", "generate",
 ]
