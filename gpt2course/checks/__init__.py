@@ -10,7 +10,7 @@ A failure raises ``CheckFailed`` (an AssertionError) whose message says what is 
 """
 
 from . import (attention, batches, block, bpe, embeddings, gpt, layernorm_mlp,  # noqa: F401
-               multi_head, softmax)  # (importing registers the checks)
+               multi_head, softmax, training)  # (importing registers the checks)
 from .core import REGISTRY, Call, Case, CheckFailed, build_cases, run_check
 from .wire import Seeded
 

@@ -15,6 +15,9 @@ MODULE = "module"
 GRAD = "grad"
 LOAD = "load"      # fn(model, state_dict) on a GPT-shaped model built here (see run_load)
 RAISES = "raises"  # another kind's call that should raise: report what it raised
+OPTIMIZER = "optimizer"  # fn(model, ...) builds an optimiser for a GPT-shaped model
+TRAIN = "train"          # fn(model, x, y, optimizer, grad_clip) on a tiny language model
+EVALUATE = "evaluate"    # fn(model, data, ...) evaluates a tiny language model
 
 
 class ModuleMismatch(Exception):
@@ -33,6 +36,12 @@ def invoke(fn, kind, args, kwargs):
         return run_load(fn, *args, **kwargs)
     if kind == RAISES:
         return run_expecting_error(fn, *args, **kwargs)
+    if kind == OPTIMIZER:
+        return run_optimizer(fn, *args, **kwargs)
+    if kind == TRAIN:
+        return run_train(fn, *args, **kwargs)
+    if kind == EVALUATE:
+        return run_evaluate(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -250,3 +259,90 @@ def run_expecting_error(fn, kind, args, kwargs):
     except Exception as exc:  # noqa: BLE001 - what was raised is the result
         return {"raised": [type(exc).__name__, str(exc)[:500]]}
     return {"raised": None}
+
+
+def tiny_lm(vocab_size, n_embd):
+    """A small language model with GPT's interface, forward(idx, targets=None) -> (logits, loss):
+    a token embedding, a LayerNorm and a linear layer on a residual branch, and an output layer
+    tied to the embedding. It records what every forward call saw in ``.seen``."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class TinyLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(vocab_size, n_embd)
+            self.ln = nn.LayerNorm(n_embd)
+            self.proj = nn.Linear(n_embd, n_embd)
+            self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+            self.lm_head.weight = self.wte.weight
+            self.seen = []
+
+        def forward(self, idx, targets=None):
+            self.seen.append({"idx": idx.detach().clone(), "training": self.training,
+                              "grad_enabled": torch.is_grad_enabled()})
+            x = self.wte(idx)
+            x = x + torch.tanh(self.proj(self.ln(x)))
+            logits = self.lm_head(x)
+            loss = None
+            if targets is not None:
+                loss = F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1))
+            return logits, loss
+
+    return TinyLM()
+
+
+def _tiny(spec, state):
+    import torch
+    model = tiny_lm(spec["vocab_size"], spec["n_embd"])
+    own = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, value in state.items():
+            own[n].copy_(value)
+    return model
+
+
+def run_optimizer(fn, config, args, kwargs):
+    """``fn(gpt_skeleton(config), *args, **kwargs)`` should build an optimiser. Returns its type
+    and parameter groups: {"type", "adamw", "groups": [{"names", "weight_decay", "lr", "betas"}]}."""
+    import torch
+
+    model = gpt_skeleton(config)
+    opt = fn(model, *args, **kwargs)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = []
+    for g in getattr(opt, "param_groups", None) or []:
+        def number(v):
+            return float(v) if isinstance(v, (int, float, torch.Tensor)) else None
+        groups.append({"names": [names.get(id(p), "?") for p in g.get("params", [])],
+                       "weight_decay": number(g.get("weight_decay")), "lr": number(g.get("lr")),
+                       "betas": [number(b) for b in g.get("betas", ())]})
+    return {"type": type(opt).__name__, "adamw": isinstance(opt, torch.optim.AdamW), "groups": groups}
+
+
+def run_train(fn, spec, state, batches, lr, grad_clip):
+    """Call ``fn(model, x, y, optimizer, grad_clip)`` for each (x, y) of ``batches`` on a tiny_lm
+    loaded with ``state`` and one plain SGD optimiser (learning rate ``lr``). Returns {"returned":
+    [what each call returned], "parameters": {name: value at the end}, "calls": forward calls}."""
+    import torch
+
+    model = _tiny(spec, state)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    returned = [fn(model, x, y, optimizer, grad_clip) for x, y in batches]
+    return {"returned": returned, "calls": len(model.seen),
+            "parameters": {n: p.detach().clone() for n, p in model.named_parameters()}}
+
+
+def run_evaluate(fn, spec, state, data, block_size, batch_size, eval_iters, seed):
+    """Call ``fn(model, data, block_size, batch_size, eval_iters, generator=...)`` on a tiny_lm in
+    training mode. Returns {"returned", "seen": [{"idx", "training", "grad_enabled"}],
+    "training_after", "grads": whether any parameter got a gradient}."""
+    import torch
+
+    model = _tiny(spec, state)
+    model.train()
+    value = fn(model, data, block_size, batch_size, eval_iters,
+               generator=torch.Generator().manual_seed(seed))
+    return {"returned": value, "seen": model.seen, "training_after": model.training,
+            "grads": any(p.grad is not None for p in model.parameters())}
