@@ -11,7 +11,7 @@ from .block import Block
 from .config import GPTConfig
 from .bpe import decode, encode, get_pair_counts, merge, train_bpe
 from .embeddings import Embeddings
-from .generation import generate, sample_next_token
+from .generation import forward_with_cache, generate, sample_next_token
 from .gpt import GPT, load_hf_weights
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
@@ -29,5 +29,5 @@ __all__ = [
     "Block",
     "GPTConfig", "GPT", "load_hf_weights",
     "lm_loss", "configure_optimizer", "get_lr", "train_step", "estimate_loss",
-    "sample_next_token", "generate",
+    "sample_next_token", "generate", "forward_with_cache",
 ]
