@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup system-deps lab test notebooks check-notebooks grade bench clean
+.PHONY: help setup system-deps lab test notebooks check-notebooks grade bench bench-models clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,10 @@ grade: setup  ## grade one notebook: make grade NB=notebooks/00_welcome.ipynb
 
 bench: setup system-deps  ## time grading one learner's full series (2 cores)
 	$(PY) -m grader bench --jobs 2
+
+bench-models: setup  ## training speed vs Hugging Face and the KV-cache speed-up (appends to bench/RESULTS.md)
+	$(PY) bench/train_speed.py
+	$(PY) bench/kv_cache.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

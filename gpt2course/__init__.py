@@ -8,6 +8,7 @@
 - ``gpt2course.weights``: GPT-2 weights as safetensors files: read, infer the config, download, load.
 - ``gpt2course.fixtures``: the tiny GPT-2 test checkpoint in ``data/fixtures`` (``load_fixture``).
 - ``gpt2course.cli``: the command line, ``python -m gpt2course generate``.
+- ``gpt2course.fast``: ``fuse(model)``, PyTorch's fused kernels in place of the hand-written ones.
 - ``gpt2course.viz``: plots used by the notebooks.
 """
 
