@@ -1,0 +1,861 @@
+"""Notebook 08's exercises (``lm_loss``, ``configure_optimizer``, ``get_lr``, ``train_step``,
+``estimate_loss``): learner mistakes and valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
+``gpt2course.reference`` other than the exercise itself, so a ``train_step`` cell may call
+``lm_loss`` and an ``estimate_loss`` cell ``get_batch``, as the notebook's cells would.
+
+How the checks see these answers: the loss is compared with a float64 cross-entropy (with logits
+large enough to break a naive log(softmax), T = 1, and gradients); the schedule over whole
+schedules against its formula; the optimiser by its parameter groups on a GPT-shaped model whose
+``lm_head.weight`` is tied to ``transformer.wte.weight``; ``train_step`` by two or three steps of
+plain SGD on a tiny language model replayed in float64; ``estimate_loss`` by what the model saw
+(its mode, whether gradients were recorded, which batches) and the mean of those batches' losses.
+"""
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "08_training.ipynb"
+
+WRONG = {
+    "lm_loss": {
+        # reduction="sum": the loss grows with B * T, and so does the effective learning rate.
+        "sum_reduction": """
+            def lm_loss(logits, targets):
+                B, T, V = logits.shape
+                return F.cross_entropy(logits.view(B * T, V), targets.view(B * T), reduction="sum")
+            """,
+        # Sums the loss along each sequence, then averages over the batch.
+        "mean_of_sequence_sums": """
+            def lm_loss(logits, targets):
+                per_token = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+                return per_token.sum(dim=1).mean()
+            """,
+        # Shifts again, as if targets were the inputs: get_batch already shifted them by one.
+        "shifted_twice": """
+            def lm_loss(logits, targets):
+                V = logits.size(-1)
+                logits = logits[:, :-1, :]
+                targets = targets[:, 1:]
+                return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+            """,
+        # Softmax first: F.cross_entropy then applies log-softmax to probabilities.
+        "softmax_then_cross_entropy": """
+            def lm_loss(logits, targets):
+                B, T, V = logits.shape
+                probs = F.softmax(logits, dim=-1)
+                return F.cross_entropy(probs.view(-1, V), targets.view(-1))
+            """,
+        # The textbook formula written literally: log(softmax) underflows to -inf for large logits.
+        "naive_log_softmax": """
+            def lm_loss(logits, targets):
+                probs = torch.softmax(logits, dim=-1)
+                log_probs = torch.log(probs)
+                return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+            """,
+        # F.nll_loss on probabilities: minus the mean probability of the target, not its log.
+        "nll_of_probabilities": """
+            def lm_loss(logits, targets):
+                V = logits.size(-1)
+                probs = F.softmax(logits, dim=-1)
+                return F.nll_loss(probs.view(-1, V), targets.view(-1))
+            """,
+        # .item() in the loss: a float has no .backward().
+        "returns_item": """
+            def lm_loss(logits, targets):
+                B, T, V = logits.shape
+                return F.cross_entropy(logits.view(B * T, V), targets.view(B * T)).item()
+            """,
+        # permute then reshape: the right shape, but each row mixes positions and vocabulary.
+        "permute_then_reshape": """
+            def lm_loss(logits, targets):
+                B, T, V = logits.shape
+                flat = logits.permute(0, 2, 1).reshape(B * T, V)
+                return F.cross_entropy(flat, targets.reshape(B * T))
+            """,
+        # view(-1, T): rows of length T; the sizes only line up by accident, and never here.
+        "view_by_T": """
+            def lm_loss(logits, targets):
+                B, T, V = logits.shape
+                return F.cross_entropy(logits.view(-1, T), targets.view(-1))
+            """,
+        # (B, T, V) straight in: cross_entropy reads dim 1 (T) as the classes.
+        "no_reshape": """
+            def lm_loss(logits, targets):
+                return F.cross_entropy(logits, targets)
+            """,
+        # Detached "to save memory": the number is right, but no gradient reaches the model.
+        "detached": """
+            def lm_loss(logits, targets):
+                V = logits.size(-1)
+                return F.cross_entropy(logits.detach().reshape(-1, V), targets.reshape(-1))
+            """,
+    },
+    "configure_optimizer": {
+        # weight_decay for every parameter, biases and LayerNorm gains included.
+        "decay_everything": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                return torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=betas,
+                                         weight_decay=weight_decay)
+            """,
+        # No groups and no weight_decay at all: AdamW's default 0.01 everywhere.
+        "no_groups": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                return torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=betas)
+            """,
+        # Only names ending in "bias" are spared: the LayerNorm weights are decayed towards 0.
+        "bias_by_name_only": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay, no_decay = [], []
+                for name, p in model.named_parameters():
+                    (no_decay if name.endswith("bias") else decay).append(p)
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # Adam with weight_decay is L2 regularisation through the gradient, not decoupled decay.
+        "adam_not_adamw": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay = [p for p in model.parameters() if p.dim() >= 2]
+                no_decay = [p for p in model.parameters() if p.dim() < 2]
+                return torch.optim.Adam([{"params": decay, "weight_decay": weight_decay},
+                                         {"params": no_decay, "weight_decay": 0.0}],
+                                        lr=learning_rate, betas=betas)
+            """,
+        # The no-decay group says nothing, so it inherits AdamW's default weight_decay of 0.01.
+        "no_decay_group_default": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay = [p for p in model.parameters() if p.dim() >= 2]
+                no_decay = [p for p in model.parameters() if p.dim() < 2]
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # The condition turned round: decay on biases and gains, none on the matrices.
+        "inverted_condition": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay = [p for p in model.parameters() if p.dim() < 2]
+                no_decay = [p for p in model.parameters() if p.dim() >= 2]
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # Walks the modules: the tied matrix is met as wte.weight and again as lm_head.weight.
+        "tied_weight_twice": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay, no_decay = [], []
+                for module in model.modules():
+                    for name, p in module.named_parameters(recurse=False):
+                        if isinstance(module, (nn.Linear, nn.Embedding)) and name == "weight":
+                            decay.append(p)
+                        else:
+                            no_decay.append(p)
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # The same with remove_duplicate=False, to "see every parameter".
+        "remove_duplicate_false": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                named = list(model.named_parameters(remove_duplicate=False))
+                decay = [p for n, p in named if p.dim() >= 2]
+                no_decay = [p for n, p in named if p.dim() < 2]
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # minGPT's whitelist/blacklist by module type: embeddings get no decay here, but they
+        # are 2-D matrices and the exercise decays them.
+        "mingpt_embeddings_not_decayed": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay, no_decay = set(), set()
+                for mn, m in model.named_modules():
+                    for pn, p in m.named_parameters(recurse=False):
+                        full = f"{mn}.{pn}" if mn else pn
+                        if pn.endswith("bias"):
+                            no_decay.add(full)
+                        elif pn.endswith("weight") and isinstance(m, nn.Linear):
+                            decay.add(full)
+                        elif pn.endswith("weight") and isinstance(m, (nn.LayerNorm, nn.Embedding)):
+                            no_decay.add(full)
+                params = dict(model.named_parameters())
+                decay -= no_decay
+                return torch.optim.AdamW(
+                    [{"params": [params[n] for n in sorted(decay) if n in params], "weight_decay": weight_decay},
+                     {"params": [params[n] for n in sorted(no_decay) if n in params], "weight_decay": 0.0}],
+                    lr=learning_rate, betas=betas)
+            """,
+        # The notebook's numbers written in: learning_rate and betas are ignored.
+        "hardcoded_lr_and_betas": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay = [p for p in model.parameters() if p.dim() >= 2]
+                no_decay = [p for p in model.parameters() if p.dim() < 2]
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=6e-4, betas=(0.9, 0.95))
+            """,
+        # Only the weight matrices of the Linear layers: embeddings and LayerNorms left out.
+        "only_linear_weights": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+                no_decay = [m.bias for m in model.modules() if isinstance(m, nn.Linear) and m.bias is not None]
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+    },
+    "get_lr": {
+        # step / warmup_steps: the first step has learning rate 0 and is wasted.
+        "zero_at_step_0": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * step / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # Cosine from max_lr down to 0; min_lr only used after max_steps.
+        "cosine_to_zero": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return 0.5 * (1 + math.cos(math.pi * progress)) * max_lr
+            """,
+        # No floor: past max_steps the cosine climbs back up.
+        "no_floor": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # Progress counted from step 0: the cosine has already started when warm-up ends.
+        "cosine_from_step_0": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = step / max_steps
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # A straight line from max_lr to min_lr.
+        "linear_decay": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return max_lr - progress * (max_lr - min_lr)
+            """,
+        # Off by one: warm-up over warmup_steps + 1 steps, reaching max_lr a step late.
+        "warmup_one_step_late": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step <= warmup_steps:
+                    return max_lr * (step + 1) / (warmup_steps + 1)
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # Integer division in the warm-up: 0 until the last warm-up step.
+        "integer_division": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * ((step + 1) // warmup_steps)
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # cos without the 0.5 * (1 + ...): starts at max_lr but dips below min_lr.
+        "missing_half_one_plus": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + math.cos(math.pi * progress) * (max_lr - min_lr)
+            """,
+    },
+    "train_step": {
+        # No zero_grad: each step adds its gradients to the previous ones.
+        "no_zero_grad": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # zero_grad between backward and step: the gradients are gone before the update.
+        "zero_grad_before_step": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.zero_grad()
+                optimizer.step()
+                return loss.item()
+            """,
+        # grad_clip is ignored.
+        "no_clipping": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+            """,
+        # Clips after the step: the update has already used the unclipped gradients.
+        "clip_after_step": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                optimizer.step()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                return loss.item()
+            """,
+        # Clips each gradient value instead of the total norm.
+        "clip_grad_value": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_value_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # Returns the loss tensor (keeping the graph alive) instead of a float.
+        "returns_tensor": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss
+            """,
+        # Reports the loss of a second forward after the step: not the loss it trained on.
+        "loss_after_step": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                with torch.no_grad():
+                    _, new_loss = model(x, y)
+                return new_loss.item()
+            """,
+        # Always clips to 1.0, whatever grad_clip says (and also when it is None).
+        "hardcoded_clip": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                return loss.item()
+            """,
+        # Forgets that grad_clip may be None.
+        "clips_with_none": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # Clips each parameter's gradient norm on its own instead of the total norm.
+        "clip_each_parameter": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    for p in model.parameters():
+                        torch.nn.utils.clip_grad_norm_(p, grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # Forgets optimizer.step(): gradients computed, nothing learned.
+        "no_step": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                return loss.item()
+            """,
+    },
+    "estimate_loss": {
+        # No model.eval(): dropout stays on while measuring.
+        "no_eval": """
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                losses = []
+                with torch.no_grad():
+                    for _ in range(eval_iters):
+                        x, y = get_batch(data, block_size, batch_size, generator=generator)
+                        _, loss = model(x, y)
+                        losses.append(loss.item())
+                return sum(losses) / len(losses)
+            """,
+        # No torch.no_grad(): every forward builds a graph for nothing.
+        "no_no_grad": """
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = []
+                for _ in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / len(losses)
+            """,
+        # Leaves the model in eval mode: the training that follows runs without dropout.
+        "mode_not_restored": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = []
+                for _ in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                return sum(losses) / len(losses)
+            """,
+        # Returns the sum of the batch losses.
+        "returns_sum": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                total = 0.0
+                for _ in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                    total += loss.item()
+                model.train()
+                return total
+            """,
+        # Overwrites the loss each iteration and returns the last one.
+        "returns_last": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                for _ in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                model.train()
+                return loss.item()
+            """,
+        # nanoGPT's loop without the final .item(): a 0-d tensor.
+        "returns_tensor": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = torch.zeros(eval_iters)
+                for k in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                    losses[k] = loss.item()
+                model.train()
+                return losses.mean()
+            """,
+        # The inputs passed as targets too: the loss of predicting the current token.
+        "targets_are_inputs": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = []
+                for _ in range(eval_iters):
+                    x, _ = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, x)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / len(losses)
+            """,
+        # Off by one: range(1, eval_iters) runs eval_iters - 1 batches.
+        "one_batch_short": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = []
+                for _ in range(1, eval_iters):
+                    x, y = get_batch(data, block_size, batch_size, generator=generator)
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / eval_iters
+            """,
+    },
+}
+
+VALID = {
+    "lm_loss": {
+        # cross_entropy takes the classes in dim 1: (B, V, T) against (B, T).
+        "transpose_classes": """
+            def lm_loss(logits, targets):
+                return F.cross_entropy(logits.transpose(1, 2), targets)
+            """,
+        # log_softmax, then the target's log-probability picked with gather.
+        "log_softmax_gather": """
+            def lm_loss(logits, targets):
+                log_probs = F.log_softmax(logits, dim=-1)
+                picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+                return -picked.mean()
+            """,
+        # flatten(0, 1) instead of view/reshape.
+        "flatten": """
+            def lm_loss(logits, targets):
+                return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            """,
+        # nll_loss on log-probabilities is exactly cross_entropy.
+        "nll_of_log_softmax": """
+            def lm_loss(logits, targets):
+                V = logits.size(-1)
+                return F.nll_loss(F.log_softmax(logits.view(-1, V), dim=-1), targets.view(-1))
+            """,
+        # nanoGPT's line.
+        "nanogpt_view": """
+            def lm_loss(logits, targets):
+                return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+            """,
+        # By hand, stably: logsumexp minus the target's logit.
+        "logsumexp_by_hand": """
+            def lm_loss(logits, targets):
+                target_logits = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+                return (torch.logsumexp(logits, dim=-1) - target_logits).mean()
+            """,
+    },
+    "configure_optimizer": {
+        # nanoGPT's version: a name -> parameter dict, split by dimension, foreach/fused chosen
+        # by device.
+        "nanogpt_dims": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                param_dict = {pn: p for pn, p in model.named_parameters()}
+                param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
+                decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
+                nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
+                optim_groups = [
+                    {"params": decay_params, "weight_decay": weight_decay},
+                    {"params": nodecay_params, "weight_decay": 0.0},
+                ]
+                use_fused = all(p.is_cuda for p in param_dict.values())
+                return torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, fused=use_fused)
+            """,
+        # By GPT-2's names: biases and the ln_1 / ln_2 / ln_f parameters get no decay.
+        "by_gpt_names": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                decay, no_decay = [], []
+                for name, p in model.named_parameters():
+                    if name.endswith(".bias") or ".ln_" in name:
+                        no_decay.append(p)
+                    else:
+                        decay.append(p)
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=betas)
+            """,
+        # Every setting spelled out in each group; foreach=False.
+        "full_param_dicts": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                params = list(model.parameters())
+                groups = [
+                    {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay,
+                     "lr": learning_rate, "betas": betas},
+                    {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0,
+                     "lr": learning_rate, "betas": betas},
+                ]
+                return torch.optim.AdamW(groups, foreach=False)
+            """,
+        # weight_decay as AdamW's default (the decay group inherits it), 0.0 said explicitly
+        # for the other group, which comes first.
+        "default_weight_decay": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                no_decay = [p for p in model.parameters() if p.dim() == 1]
+                decay = [p for p in model.parameters() if p.dim() != 1]
+                return torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0}, {"params": decay}],
+                                         lr=learning_rate, betas=betas, weight_decay=weight_decay)
+            """,
+        # Walks the modules like the minGPT recipe, but remembers what it has seen (the tied
+        # matrix once) and decays every matrix, embeddings included.
+        "modules_with_seen_set": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                seen = set()
+                decay, no_decay = [], []
+                for module in model.modules():
+                    for p in module.parameters(recurse=False):
+                        if id(p) in seen:
+                            continue
+                        seen.add(id(p))
+                        if isinstance(module, (nn.Linear, nn.Embedding)) and p.dim() == 2:
+                            decay.append(p)
+                        else:
+                            no_decay.append(p)
+                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                          {"params": no_decay, "weight_decay": 0.0}],
+                                         lr=learning_rate, betas=tuple(betas))
+            """,
+    },
+    "get_lr": {
+        # `step > max_steps`: at max_steps the cosine gives min_lr anyway.
+        "strict_greater_at_max_steps": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step > max_steps:
+                    return min_lr
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+            """,
+        # build-nanogpt's coefficient form, with its assertions.
+        "coefficient_form": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step > max_steps:
+                    return min_lr
+                decay_ratio = (step - warmup_steps) / (max_steps - warmup_steps)
+                assert 0 <= decay_ratio <= 1
+                coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+                return min_lr + coeff * (max_lr - min_lr)
+            """,
+        # NumPy's cos and pi, the step clamped to max_steps instead of a third branch.
+        "numpy_clamped": """
+            import numpy as np
+
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                step = min(step, max_steps)
+                progress = (step - warmup_steps) / (max_steps - warmup_steps)
+                return float(min_lr + (max_lr - min_lr) * (1 + np.cos(np.pi * progress)) / 2)
+            """,
+        # if/elif/else with a named warm-up fraction.
+        "elif_chain": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    fraction = (step + 1) / warmup_steps
+                    lr = fraction * max_lr
+                elif step >= max_steps:
+                    lr = min_lr
+                else:
+                    t = (step - warmup_steps) / (max_steps - warmup_steps)
+                    lr = min_lr + (max_lr - min_lr) * 0.5 * (1 + math.cos(t * math.pi))
+                return lr
+            """,
+    },
+    "train_step": {
+        # zero_grad(set_to_none=False): zeros instead of None, the same update.
+        "zero_grad_to_zeros": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad(set_to_none=False)
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # model.zero_grad() clears the same gradients as the optimiser's.
+        "model_zero_grad": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                model.train()
+                model.zero_grad()
+                logits, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # Zeroes at the end of the step, ready for the next one.
+        "zero_grad_at_end": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                return loss.item()
+            """,
+        # The loss computed with the notebook's own lm_loss from the logits.
+        "lm_loss_on_logits": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                logits, _ = model(x)
+                loss = lm_loss(logits, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                return loss.item()
+            """,
+        # `if grad_clip:` (0 would mean no clipping too); float() instead of .item().
+        "truthy_grad_clip": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                optimizer.zero_grad()
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip:
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+                optimizer.step()
+                return float(loss.detach())
+            """,
+        # Sets every .grad to None by hand, loss detached before .item().
+        "grads_to_none_by_hand": """
+            def train_step(model, x, y, optimizer, grad_clip):
+                for p in model.parameters():
+                    p.grad = None
+                _, loss = model(x, y)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(list(model.parameters()), grad_clip)
+                optimizer.step()
+                return loss.detach().item()
+            """,
+    },
+    "estimate_loss": {
+        # torch.inference_mode() instead of torch.no_grad().
+        "inference_mode": """
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                was_training = model.training
+                model.eval()
+                losses = []
+                with torch.inference_mode():
+                    for _ in range(eval_iters):
+                        x, y = get_batch(data, block_size, batch_size, generator=generator)
+                        _, loss = model(x, y)
+                        losses.append(loss.item())
+                model.train(was_training)
+                return sum(losses) / len(losses)
+            """,
+        # nanoGPT's tensor of losses, its mean as a float; always back to train().
+        "nanogpt_tensor_mean": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = torch.zeros(eval_iters)
+                for k in range(eval_iters):
+                    X, Y = get_batch(data, block_size, batch_size, generator=generator)
+                    logits, loss = model(X, Y)
+                    losses[k] = loss.item()
+                model.train()
+                return losses.mean().item()
+            """,
+        # try/finally, so the mode comes back even if a batch fails; losses stacked as tensors.
+        "try_finally_stack": """
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                was_training = model.training
+                model.eval()
+                try:
+                    with torch.no_grad():
+                        losses = [model(*get_batch(data, block_size, batch_size, generator=generator))[1]
+                                  for _ in range(eval_iters)]
+                    return torch.stack(losses).mean().item()
+                finally:
+                    if was_training:
+                        model.train()
+            """,
+        # A running total divided at the end, with the notebook's lm_loss on the logits.
+        "running_total_lm_loss": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                mode = model.training
+                model.eval()
+                total = 0.0
+                for _ in range(eval_iters):
+                    xb, yb = get_batch(data, block_size, batch_size, generator=generator)
+                    logits, _ = model(xb)
+                    total += lm_loss(logits, yb).item()
+                model.train(mode)
+                return total / eval_iters
+            """,
+    },
+}
+
+UNCAUGHT = {
+    "estimate_loss": {
+        # One batch drawn before the loop and measured eval_iters times: no better an estimate
+        # than one batch.
+        "same_batch_every_time": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                x, y = get_batch(data, block_size, batch_size, generator=generator)
+                losses = []
+                for _ in range(eval_iters):
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / len(losses)
+            """,
+        # Always the first batch_size * block_size tokens of the data.
+        "batch_from_start_of_data": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                n = batch_size * block_size
+                x = data[:n].view(batch_size, block_size)
+                y = data[1:n + 1].view(batch_size, block_size)
+                losses = []
+                for _ in range(eval_iters):
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / len(losses)
+            """,
+        # The generator is not passed on: the batches come from the global RNG, so the
+        # estimate cannot be reproduced (and it shifts the training batches' random stream).
+        "ignores_generator": """
+            @torch.no_grad()
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                model.eval()
+                losses = []
+                for _ in range(eval_iters):
+                    x, y = get_batch(data, block_size, batch_size)
+                    _, loss = model(x, y)
+                    losses.append(loss.item())
+                model.train()
+                return sum(losses) / len(losses)
+            """,
+    },
+}
+
+VALID_FAILING = {
+    "get_lr": {
+        # The cosine taken with torch (float32 by default), returned as a float: the schedule
+        # is right to about 1e-7, which the check's rtol of 1e-9 rejects.
+        "torch_cos_float32": """
+            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
+                if step < warmup_steps:
+                    return max_lr * (step + 1) / warmup_steps
+                if step >= max_steps:
+                    return min_lr
+                progress = torch.tensor((step - warmup_steps) / (max_steps - warmup_steps))
+                coeff = 0.5 * (1 + torch.cos(math.pi * progress))
+                return min_lr + coeff.item() * (max_lr - min_lr)
+            """,
+    },
+}
+
+
+WRONG, VALID, UNCAUGHT, VALID_FAILING = map(_tidy, (WRONG, VALID, UNCAUGHT, VALID_FAILING))
