@@ -337,12 +337,14 @@ def run_train(fn, spec, state, batches, lr, grad_clip):
 def run_evaluate(fn, spec, state, data, block_size, batch_size, eval_iters, seed):
     """Call ``fn(model, data, block_size, batch_size, eval_iters, generator=...)`` on a tiny_lm in
     training mode. Returns {"returned", "seen": [{"idx", "training", "grad_enabled"}],
-    "training_after", "grads": whether any parameter got a gradient}."""
+    "training_after", "grads": whether any parameter got a gradient, "generator_used"}."""
     import torch
 
     model = _tiny(spec, state)
     model.train()
-    value = fn(model, data, block_size, batch_size, eval_iters,
-               generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    before = generator.get_state()
+    value = fn(model, data, block_size, batch_size, eval_iters, generator=generator)
     return {"returned": value, "seen": model.seen, "training_after": model.training,
-            "grads": any(p.grad is not None for p in model.parameters())}
+            "grads": any(p.grad is not None for p in model.parameters()),
+            "generator_used": not torch.equal(generator.get_state(), before)}
