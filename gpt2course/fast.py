@@ -22,16 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .reference.layernorm_mlp import MLP, LayerNorm
-from .reference.multi_head import CausalSelfAttention
+from .reference.multi_head import CausalSelfAttention, merge_heads, split_heads
 
 
 class FusedCausalSelfAttention(CausalSelfAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=-1)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = self.c_attn(x).split(x.size(-1), dim=-1)
+        q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+        return self.c_proj(merge_heads(y))
 
 
 class FusedLayerNorm(LayerNorm):

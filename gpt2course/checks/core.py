@@ -137,6 +137,21 @@ def raised(name: str, case: Case, type_name: str, message: str) -> CheckFailed:
     return CheckFailed(f"{name} [{case.label}] raised {type_name}: {message}")
 
 
+def expected_error(name: str, result, missing: str) -> tuple[str, str]:
+    """(type name, message) of what a RAISES call raised (see protocol.run_expecting_error).
+    CheckFailed when it raised nothing (``missing`` says why it should have), is not implemented
+    yet, or was refused by the calling protocol (the message is the verdict)."""
+    what = result.get("raised") if isinstance(result, dict) else None
+    if what is None:
+        raise CheckFailed(missing)
+    type_name, message = str(what[0]), str(what[1])
+    if type_name == "NotImplementedError":
+        raise not_implemented(name)
+    if type_name in MESSAGE_ERRORS:
+        raise CheckFailed(message)
+    return type_name, message
+
+
 def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
     import torch
     if case.kind == MODULE:

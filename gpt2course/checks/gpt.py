@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from .block import _block_oracle, _shapes as block_shapes
-from .core import Case, CheckFailed, not_implemented, register, to_numpy, worst_difference
+from .core import Case, CheckFailed, expected_error, register, to_numpy, worst_difference
 from .layers import explain, expect_grads, expect_parameters, ids, matches, module_case, tensor
 from .protocol import LOAD, MODULE, RAISES, weighted_sum
 
@@ -133,19 +133,19 @@ def logit_mistakes(state, idx, cfg):
     ]
 
 
-def _cross_entropy(logits, targets):
+def cross_entropy(logits, targets, reduction="mean"):
+    """Cross-entropy of logits (..., V) against targets (...), as F.cross_entropy after flattening."""
     import torch.nn.functional as F
     V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction=reduction)
 
 
 def loss_mistakes(logits, targets):
+    """The known mistakes of a language-model loss, for explain() (``logits`` float64)."""
     import torch
-    import torch.nn.functional as F
-    V = logits.shape[-1]
 
-    def ce(lg, tg, reduction="mean"):
-        return lambda: F.cross_entropy(lg.reshape(-1, V), tg.reshape(-1), reduction=reduction).numpy()
+    def ce(lg, tg, reduction="mean", divide=1):
+        return lambda: (cross_entropy(lg, tg, reduction) / divide).numpy()
 
     return [
         ("the targets are already shifted (targets[b, t] is the token after idx[b, t]): compare "
@@ -155,8 +155,7 @@ def loss_mistakes(logits, targets):
         ("the loss is the cross-entropy of the logits; softmax is applied inside F.cross_entropy, "
          "so do not apply it before.", ce(torch.softmax(logits, -1), targets)),
         ("the loss should be the mean over all B * T positions, not summed over the sequence and "
-         "averaged over the batch.", lambda: (F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1),
-                                                                reduction="sum") / logits.shape[0]).numpy()),
+         "averaged over the batch.", ce(logits, targets, "sum", divide=logits.shape[0])),
     ]
 
 
@@ -200,7 +199,7 @@ def _oracle(state, runs, cfg, grad_seed):
     for idx, targets in runs:
         p = {n: v.detach().double().requires_grad_(grad_seed is not None) for n, v in state.items()}
         logits = gpt_forward(p, idx, cfg)
-        loss = None if targets is None else _cross_entropy(logits, targets)
+        loss = None if targets is None else cross_entropy(logits, targets)
         grads = None
         if grad_seed is not None:
             total = weighted_sum(logits, grad_seed, 0)
@@ -316,16 +315,9 @@ def too_long(label, cfg, rng):
     inner = module_case(label, (), None, [(idx,)], lambda r: None, config=cfg)
 
     def verify(result):
-        raised = result.get("raised") if isinstance(result, dict) else None
-        if raised is None:
-            raise CheckFailed(f"forward on {T} tokens with block_size {cfg['block_size']} should raise "
-                              "an error: there is no position embedding for position "
-                              f"{cfg['block_size']}.")
-        type_name, message = raised[0], raised[1]
-        if type_name == "NotImplementedError":
-            raise not_implemented("GPT")
-        if type_name == "ModuleMismatch":
-            raise CheckFailed(message)
+        type_name, message = expected_error(
+            "GPT", result, f"forward on {T} tokens with block_size {cfg['block_size']} should raise "
+            f"an error: there is no position embedding for position {cfg['block_size']}.")
         if not _BLOCK_SIZE.search(message):
             raise CheckFailed(
                 f"forward on {T} tokens raised {type_name} ({message[:120]}), which does not say "
@@ -448,14 +440,10 @@ def load_error_case(label, cfg, hf, culprit, what):
     short = culprit.removeprefix("transformer.")
 
     def verify(result):
-        raised = result.get("raised") if isinstance(result, dict) else None
-        if raised is None:
-            raise CheckFailed(f"it loaded a state dict in which {culprit} {what} without an error: "
-                              "check that every tensor is there and has the model's shape, and "
-                              "raise an error naming it otherwise.")
-        type_name, message = raised[0], raised[1]
-        if type_name == "NotImplementedError":
-            raise not_implemented("load_hf_weights")
+        type_name, message = expected_error(
+            "load_hf_weights", result, f"it loaded a state dict in which {culprit} {what} without an "
+            "error: check that every tensor is there and has the model's shape, and raise an error "
+            "naming it otherwise.")
         if short not in message:
             raise CheckFailed(f"{culprit} {what}; it raised {type_name} ({message[:120]}), but the "
                               "message should name the tensor so the user knows what does not fit.")

@@ -69,18 +69,11 @@ def run_with_grad(fn, args, kwargs, grad_seed):
     """Call ``fn(*args, **kwargs)`` with its floating-point tensor arguments requiring grad, and
     backpropagate a seeded random weighting of every tensor it returns (one tensor or a tuple).
     Returns {"outputs": what fn returned, "grads": [grad of each argument or None]}."""
-    import torch
-
     args = _requiring_grad(args)
     out = fn(*args, **kwargs)
-    outs = out if isinstance(out, tuple) else (out,)
-    terms = [weighted_sum(o, grad_seed, i) for i, o in enumerate(outs)
-             if isinstance(o, torch.Tensor) and o.requires_grad]
-    if not terms:
-        raise ModuleMismatch(
-            "no gradient can flow through it: its outputs are cut off from the inputs "
-            "(torch.no_grad(), .detach(), .data, .item() or NumPy inside?)")
-    sum(terms).backward()
+    _weighted_outputs(out, grad_seed, cut_off=(
+        "no gradient can flow through it: its outputs are cut off from the inputs "
+        "(torch.no_grad(), .detach(), .data, .item() or NumPy inside?)")).backward()
     return {"outputs": out, "grads": _grads(args)}
 
 
@@ -138,19 +131,16 @@ def make_config(fields):
     return cls(**fields)
 
 
-def _weighted_outputs(out, grad_seed):
-    """The scalar to backpropagate for a module's output (one tensor, or a tuple such as
-    (logits, loss)): a seeded random weighting of every tensor in it that carries a gradient."""
+def _weighted_outputs(out, grad_seed, cut_off):
+    """The scalar to backpropagate for what was returned (one tensor, or a tuple such as
+    (logits, loss)): a seeded random weighting of every tensor in it that carries a gradient.
+    ModuleMismatch(``cut_off``) when none does."""
     import torch
     outs = out if isinstance(out, tuple) else (out,)
-    if not any(isinstance(o, torch.Tensor) for o in outs):
-        raise ModuleMismatch(f"forward should return a tensor, got {type(out).__name__}")
     terms = [weighted_sum(o, grad_seed, i) for i, o in enumerate(outs)
              if isinstance(o, torch.Tensor) and o.requires_grad]
     if not terms:
-        raise ModuleMismatch(
-            "no gradient can flow through forward: its output is cut off from the parameters "
-            "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")
+        raise ModuleMismatch(cut_off)
     return sum(terms)
 
 
@@ -195,7 +185,11 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         module.zero_grad(set_to_none=True)
         out = module(*args, **kwargs)
         outputs.append(out)
-        _weighted_outputs(out, grad_seed).backward()
+        if not any(isinstance(o, torch.Tensor) for o in (out if isinstance(out, tuple) else (out,))):
+            raise ModuleMismatch(f"forward should return a tensor, got {type(out).__name__}")
+        _weighted_outputs(out, grad_seed, cut_off=(
+            "no gradient can flow through forward: its output is cut off from the parameters "
+            "(torch.no_grad(), .detach(), .data, .item() or NumPy inside forward?)")).backward()
         grads.append({"inputs": _grads(args),
                       "parameters": {n: p.grad for n, p in module.named_parameters()}})
     report = {"parameters": shapes, "initial": initial, "outputs": outputs,
@@ -294,12 +288,8 @@ def tiny_lm(vocab_size, n_embd):
 
 
 def _tiny(spec, state):
-    import torch
     model = tiny_lm(spec["vocab_size"], spec["n_embd"])
-    own = dict(model.named_parameters())
-    with torch.no_grad():
-        for n, value in state.items():
-            own[n].copy_(value)
+    _load(model, state)
     return model
 
 

@@ -16,34 +16,21 @@ import math
 import numpy as np
 
 from .core import Call, Case, CheckFailed, register, to_numpy, worst_difference
+from .gpt import config, cross_entropy, gpt_shapes, loss_mistakes
 from .layers import explain, ids, matches, tensor
 from .protocol import EVALUATE, GRAD, OPTIMIZER, TRAIN
 
 
 # ---- lm_loss ----------------------------------------------------------------------------------
 
-def _ce(logits, targets, reduction="mean"):
-    import torch.nn.functional as F
-    V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction=reduction)
-
-
 def _loss_mistakes(logits, targets):
+    """The model's loss mistakes (notebook 07) and those of writing the cross-entropy by hand."""
     import torch
-    B, T, V = logits.shape
 
     def m(fn):
         return lambda: fn().numpy()
 
-    return [
-        ("the loss should be the mean over all B * T positions, not the sum.",
-         m(lambda: _ce(logits, targets, "sum"))),
-        ("the loss should be the mean over all B * T positions, not summed over T and averaged "
-         "over the batch.", m(lambda: _ce(logits, targets, "sum") / B)),
-        ("the targets are already the next tokens: compare logits[:, t] with targets[:, t], "
-         "without shifting again.", m(lambda: _ce(logits[:, :-1], targets[:, 1:]))),
-        ("F.cross_entropy takes raw logits (it applies log-softmax itself): do not apply softmax "
-         "first.", m(lambda: _ce(torch.softmax(logits, -1), targets))),
+    return loss_mistakes(logits, targets) + [
         ("the loss is minus the log-probability of the target token (cross-entropy), not the "
          "probability itself.", m(lambda: -torch.softmax(logits, -1).gather(-1, targets[..., None]).mean())),
         ("log(softmax(...)) underflows to log(0) = -inf for large logits: use F.cross_entropy "
@@ -58,7 +45,7 @@ def _loss_case(rng, label, B, T, V, *, scale=2.0, grad_seed=None):
     logits = tensor(rng, B, T, V, scale=scale)
     targets = ids(rng, V, B, T)
     lg = logits.double()
-    expected = _ce(lg, targets)
+    expected = cross_entropy(lg, targets)
 
     def verify(output):
         import torch
@@ -82,7 +69,7 @@ def _loss_case(rng, label, B, T, V, *, scale=2.0, grad_seed=None):
                                   "computed from them (no .item(), .detach() or NumPy)")
             x = lg.clone().requires_grad_(True)
             from .protocol import weighted_sum
-            weighted_sum(_ce(x, targets), grad_seed).backward()
+            weighted_sum(cross_entropy(x, targets), grad_seed).backward()
             if not matches(to_numpy(g), x.grad.numpy(), rtol=1e-3, atol=1e-5):
                 raise CheckFailed(f"the gradient of the loss with respect to the logits is wrong "
                                   f"({worst_difference(to_numpy(g), x.grad.numpy())})")
@@ -191,7 +178,6 @@ def get_lr_cases(rng: np.random.Generator, hidden: bool):
 # ---- configure_optimizer -------------------------------------------------------------------
 
 def _optimizer_case(label, cfg, weight_decay, lr, betas):
-    from .gpt import gpt_shapes
     shapes = gpt_shapes(cfg)
 
     def verify(report):
@@ -231,7 +217,6 @@ def _optimizer_case(label, cfg, weight_decay, lr, betas):
 
 @register("configure_optimizer", "AdamW, decay on 2-D parameters only, every parameter once, lr and betas")
 def optimizer_cases(rng: np.random.Generator, hidden: bool):
-    from .gpt import config
     if not hidden:
         return [_optimizer_case("a 2-layer GPT, weight_decay 0.1", config(50, 8, 2, 2, 8), 0.1, 6e-4, (0.9, 0.95))]
     wd = float(np.round(rng.uniform(0.02, 0.3), 3))
@@ -255,7 +240,7 @@ def tiny_forward(p, idx, targets):
     x = x + torch.tanh(F.linear(F.layer_norm(x, (C,), p["ln.weight"], p["ln.bias"], 1e-5),
                                 p["proj.weight"], p["proj.bias"]))
     logits = x @ p["wte.weight"].T
-    return _ce(logits, targets)
+    return cross_entropy(logits, targets)
 
 
 def replay(state, batches, lr, grad_clip, *, zero=True, clip=True, value_clip=False):
