@@ -1,8 +1,9 @@
 """The course's command line: ``python -m gpt2course --help``.
 
-``generate`` loads GPT-2 weights (a safetensors file, or OpenAI's GPT-2 124M downloaded once)
-into the course's reference model and continues a prompt. More subcommands (``train``) are
-added the same way: a function that adds the subparser and one that runs it.
+``generate`` loads GPT-2 weights (a safetensors file, OpenAI's GPT-2 124M downloaded once, or a
+checkpoint of ``train``) into the course's reference model and continues a prompt. ``train``
+trains that model (``gpt2course.train``, presets in ``gpt2course.presets``). Each subcommand is
+a function that adds its subparser and one that runs it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ ENDOFTEXT_ID = 50256  # GPT-2's <|endoftext|>, also the document separator it wa
 
 class UsageError(Exception):
     """A problem the user can fix: reported as one line on stderr, exit status 2."""
+
+
+class _Paragraphs(argparse.HelpFormatter):
+    """argparse's formatter, but in a description or epilog a line break starts a new line and an
+    indented line (an example command) is kept as it is."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n".join(indent + line if line.startswith(" ") else super(_Paragraphs, self)._fill_text(line, width, indent)
+                         for line in text.splitlines())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,8 +132,9 @@ def add_generate(sub) -> None:
         description=(
             "Load GPT-2 weights into the course's reference model and continue PROMPT. The weights "
             "are a safetensors file (--weights: the Hugging Face hub's model.safetensors for GPT-2, "
-            "or any GPT2LMHeadModel state dict saved with safetensors) or OpenAI's GPT-2 124M, "
-            "downloaded once into a cache folder (--download). The prompt is encoded with GPT-2's "
+            "or any GPT2LMHeadModel state dict saved with safetensors), OpenAI's GPT-2 124M, "
+            "downloaded once into a cache folder (--download), or a model trained with "
+            "'python -m gpt2course train' (--checkpoint RUN_FOLDER). The prompt is encoded with GPT-2's "
             "tokenizer; the prompt and its continuation are printed. A prompt longer than the "
             "model's context is cut to its last block_size tokens. Control characters in the "
             "continuation are printed as U+FFFD. Exit status 2 with one line on "
@@ -132,7 +143,10 @@ def add_generate(sub) -> None:
                 "--max-new-tokens 30 --top-k 50 --seed 0"))
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--weights", type=Path, metavar="PATH",
-                        help="safetensors file of GPT-2 weights (keys with or without 'transformer.')")
+                        help="safetensors file of GPT-2 weights (keys with or without 'transformer.'), "
+                             "or a checkpoint written by 'train'")
+    source.add_argument("--checkpoint", type=Path, metavar="PATH",
+                        help="a run folder of 'train' (its checkpoint.safetensors) or that file")
     source.add_argument("--download", action="store_true",
                         help="use OpenAI's GPT-2 124M from the Hugging Face hub, downloaded on first use "
                              "into ~/.cache/gpt2course/gpt2-124M/ (or $GPT2COURSE_CACHE); needs a network "
@@ -156,7 +170,8 @@ def add_generate(sub) -> None:
                    help="cpu, cuda, cuda:1, mps ... (default: cuda when available, then mps, else cpu)")
     p.add_argument("--n-head", type=_int_at_least(1), default=None, metavar="H",
                    help="number of attention heads, which the tensors' shapes do not tell (default: the "
-                        "file's metadata, else n_embd // 64 as in every OpenAI GPT-2)")
+                        "file's metadata, else n_embd // 64 as in every OpenAI GPT-2; a checkpoint of "
+                        "'train' stores it)")
     p.set_defaults(run=run_generate)
 
 
@@ -181,6 +196,7 @@ def _device(name: str | None) -> str:
 
 
 def run_generate(args) -> int:
+    from .checkpoint import CHECKPOINT_NAME, checkpoint_file, is_checkpoint, load_model
     from .weights import download_gpt2, load_gpt2
 
     if args.weights is not None:
@@ -188,6 +204,11 @@ def run_generate(args) -> int:
             raise UsageError(f"--weights {args.weights}: no such file")
         if not args.weights.is_file():
             raise UsageError(f"--weights {args.weights}: not a file")
+    if args.checkpoint is not None:
+        path = checkpoint_file(args.checkpoint)
+        if not path.is_file():
+            where = f"no {CHECKPOINT_NAME} in that folder" if args.checkpoint.is_dir() else "no such file or folder"
+            raise UsageError(f"--checkpoint {args.checkpoint}: {where}")
 
     import torch
 
@@ -195,8 +216,11 @@ def run_generate(args) -> int:
     from .tokenizer import gpt2_encoding
 
     device = _device(args.device)
-    path = args.weights if args.weights is not None else download_gpt2(progress=True)
-    model, config = load_gpt2(path, device=device, n_head=args.n_head)
+    if args.checkpoint is not None or (args.weights is not None and is_checkpoint(args.weights)):
+        model, config = load_model(args.checkpoint or args.weights, device=device)
+    else:
+        path = args.weights if args.weights is not None else download_gpt2(progress=True)
+        model, config = load_gpt2(path, device=device, n_head=args.n_head)
     encoding = gpt2_encoding()
     ids, note = encode_prompt(encoding, args.prompt, config.vocab_size)
     if note:
@@ -221,25 +245,220 @@ def run_generate(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# train
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value:g}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value:g}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value:g}")
+    return value
+
+
+def _preset_values(name: str) -> str:
+    """'(presets: cpu 4, t4 6, a100 8)' for TrainConfig field ``name``."""
+    from .presets import PRESETS
+
+    values = [f"{preset} {getattr(config, name):g}" if isinstance(getattr(config, name), float)
+              else f"{preset} {getattr(config, name)}" for preset, config in PRESETS.items()]
+    return f"(presets: {', '.join(values)})"
+
+
+# TrainConfig fields set by flags: (field, metavar, type, help)
+_TRAIN_FLAGS = {
+    "model (a resumed run keeps its own)": [
+        ("n_layer", "N", _int_at_least(1), "transformer blocks"),
+        ("n_head", "N", _int_at_least(1), "attention heads per block (must divide --n-embd)"),
+        ("n_embd", "N", _int_at_least(1), "width of the residual stream"),
+        ("block_size", "N", _int_at_least(1), "context length in tokens"),
+        ("vocab_size", "N", _int_at_least(1), "vocabulary; below GPT-2's 50257 the text is read byte by "
+                                              "byte (GPT-2's single-byte tokens), so at least 256"),
+        ("vocab_multiple", "M", _int_at_least(1), "pad the vocabulary to a multiple of M for faster "
+                                                  "matrix products (1: no padding; padded tokens are "
+                                                  "never targets and never sampled)"),
+    ],
+    "optimisation": [
+        ("dropout", "P", _fraction, "dropout after the embeddings, 0 <= P < 1"),
+        ("batch_size", "B", _int_at_least(1), "sequences per optimiser step, over all processes (the "
+                                              "global batch)"),
+        ("micro_batch_size", "M", _int_at_least(1), "sequences per forward/backward pass in each "
+                                                    "process; gradients of batch-size / (M x processes) "
+                                                    "micro-batches accumulate (0 in a preset: "
+                                                    "batch-size / processes, no accumulation)"),
+        ("max_steps", "N", _int_at_least(1), "optimiser steps of the whole run"),
+        ("warmup_steps", "N", _int_at_least(0), "steps of linear learning-rate warm-up"),
+        ("max_lr", "LR", _positive_float, "peak learning rate, reached after the warm-up; then a cosine "
+                                          "decay to --min-lr at --max-steps"),
+        ("min_lr", "LR", _non_negative_float, "final learning rate"),
+        ("weight_decay", "WD", _non_negative_float, "AdamW's weight decay (matrices and embeddings only)"),
+        ("beta1", "B", _fraction, "AdamW's beta1"),
+        ("beta2", "B", _fraction, "AdamW's beta2"),
+        ("grad_clip", "C", _non_negative_float, "clip the gradients' total norm to C (0: no clipping)"),
+    ],
+    "evaluation and checkpoints": [
+        ("eval_interval", "N", _int_at_least(1), "measure the validation loss every N steps (and at "
+                                                 "step 0 and at the end)"),
+        ("eval_iters", "N", _int_at_least(1), "validation batches (of --batch-size sequences) per "
+                                              "measurement"),
+        ("checkpoint_interval", "N", _int_at_least(1), "save a checkpoint every N steps (and at the end, "
+                                                       "and on Ctrl-C)"),
+    ],
+}
+
+
+def add_train(sub) -> None:
+    from .presets import DTYPES, PRESETS, TrainConfig
+    from .train import flag
+
+    cpu = PRESETS["cpu"]
+    p = sub.add_parser(
+        "train", help="train the course's GPT-2 on Tiny Shakespeare (or your text), with checkpoints",
+        description=(
+            "Train the course's GPT-2 (gpt2course.reference) from scratch on Tiny Shakespeare, or on "
+            "a text file of your own (--data). A preset gives every setting (--preset cpu is "
+            f"notebook 08's run: {cpu.n_layer} layers x {cpu.n_embd}, {cpu.max_steps} steps, about 5 "
+            "minutes on 2 CPU cores; t4 and a100 are sized for those GPUs, untested so far); each "
+            "flag below changes one. The run folder (--out) gets checkpoint.safetensors (every "
+            "--checkpoint-interval steps, at the end and on Ctrl-C) and log.csv (step, train_loss, "
+            "val_loss, lr, tokens_per_s, elapsed_s); --resume continues from the checkpoint and "
+            "gives the losses the run would have had without the interruption. At the end it "
+            "prints the validation loss and a sample; 'generate --checkpoint DIR' samples more. "
+            "Under torchrun it trains data-parallel (DDP; NCCL on GPUs, gloo on CPUs) with the same "
+            "global batch. Exit status 2 with one line on stderr when an argument or a file is "
+            "unusable, 130 when interrupted."),
+        formatter_class=_Paragraphs,
+        epilog=("examples:\n"
+                f"  {PROG} train --preset cpu                 # notebook 08's run, into runs/cpu\n"
+                f"  {PROG} train --resume                     # continue it after Ctrl-C\n"
+                f"  {PROG} train --preset t4 --max-steps 1000 --out runs/t4-long\n"
+                "  torchrun --standalone --nproc_per_node 2 -m gpt2course train --preset a100 --out runs/ddp\n"
+                f"  {PROG} generate --checkpoint runs/cpu --prompt ROMEO: --seed 0"))
+    run = p.add_argument_group("the run")
+    run.add_argument("--preset", choices=list(PRESETS), default=None,
+                     help="the settings to start from (default cpu; a resumed run keeps its own)")
+    run.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="run folder for the checkpoint and the log (default runs/PRESET)")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint, with its settings (flags given "
+                            "change them, except the model's shape)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start from scratch even though --out holds a run (its checkpoint and log are replaced)")
+    run.add_argument("--data", default=None, metavar="PATH",
+                     help="a UTF-8 text file to train on, split 90%% / 10%% into training and validation "
+                          "text (default: Tiny Shakespeare)")
+    run.add_argument("--device", default=None, metavar="D",
+                     help="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available, then mps, "
+                          "else cpu; under torchrun each process uses GPU LOCAL_RANK)")
+    run.add_argument("--dtype", choices=DTYPES, default=None,
+                     help="arithmetic (default auto: bfloat16 autocast on GPUs with compute capability 8.0 "
+                          "or more, float16 autocast with loss scaling on older GPUs, float32 on CPU and "
+                          "mps; float16 is slow on CPUs)")
+    run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch.compile the model (default: off; worth it on GPUs for long runs)")
+    run.add_argument("--seed", type=_int_at_least(0), default=None, metavar="S",
+                     help=f"seed of the initial weights, the batches and dropout (default {TrainConfig.seed})")
+    run.add_argument("--sample-tokens", type=_int_at_least(0), default=100, metavar="N",
+                     help="tokens of the sample printed at the end (default 100; 0: none)")
+    run.add_argument("--sample-prompt", default="\n", metavar="TEXT",
+                     help="where the sample starts (default: a newline)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    for title, flags in _TRAIN_FLAGS.items():
+        group = p.add_argument_group(title)
+        for name, metavar, kind, text in flags:
+            group.add_argument(flag(name), dest=name, type=kind, default=None, metavar=metavar,
+                               help=f"{text} {_preset_values(name)}")
+    p.set_defaults(run=run_train)
+
+
+def _train_overrides(args) -> dict:
+    from .presets import field_names
+
+    return {name: getattr(args, name) for name in field_names() if hasattr(args, name)}
+
+
+def run_train(args) -> int:
+    from . import train
+
+    procs = train.processes_from_env()
+    plan = train.plan_run(preset=args.preset, overrides=_train_overrides(args), out=args.out,
+                          resume=args.resume, overwrite=args.overwrite, world_size=procs.world_size)
+    if procs.main:
+        for note in plan.notes:
+            print(note, file=sys.stderr)
+    try:
+        result = train.train(plan, device=args.device, progress=not args.no_progress)
+    except train.Interrupted as exc:
+        if str(exc):
+            print(f"{PROG} train: {exc}", file=sys.stderr)
+        return 130
+    if not result.main:
+        return 0
+    if result.val_loss is not None:
+        print(f"final val loss {result.val_loss:.4f} after {result.step} steps "
+              f"({result.elapsed_s / 60:.1f} min); checkpoint {result.checkpoint}, log {result.log}")
+    if args.sample_tokens:
+        print(f"sample (temperature 1.0, top-k 50, seed {plan.config.seed}):")
+        _print_sample(result.checkpoint, args.sample_prompt, args.sample_tokens, plan.config.seed)
+    return 0
+
+
+def _print_sample(checkpoint: Path, prompt: str, max_new_tokens: int, seed: int) -> None:
+    import torch
+
+    from .checkpoint import load_model
+    from .reference.generation import generate
+    from .tokenizer import gpt2_encoding
+
+    model, config = load_model(checkpoint)
+    encoding = gpt2_encoding()
+    ids, _ = encode_prompt(encoding, prompt, config.vocab_size)
+    ids = ids[-config.block_size:]
+    out = generate(model, torch.tensor([ids]), max_new_tokens, temperature=1.0, top_k=50,
+                   generator=torch.Generator().manual_seed(seed))
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    sys.stdout.write(prompt + printable(decode_tokens(encoding, out[0, len(ids):].tolist())) + "\n")
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=(
         "The GPT-2 course's command line. 'generate' continues a prompt with GPT-2 weights loaded "
-        "into the course's own model. Run a subcommand with --help for its options."))
+        "into the course's own model; 'train' trains that model, with checkpoints. Run a subcommand "
+        "with --help for its options."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     add_generate(sub)
+    add_train(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .data import DataFileError
+    from .train import RunError
     from .weights import WeightsFileError
 
     try:
         return args.run(args)
-    except (UsageError, WeightsFileError, OSError, DataFileError) as exc:
+    except (UsageError, WeightsFileError, OSError, DataFileError, RunError) as exc:
         # Bad values, missing or unreadable files, not GPT-2 weights, no network: what the user
         # can fix. Anything else is a bug and keeps its traceback.
         message = str(exc)

@@ -1,0 +1,105 @@
+"""Training presets: every setting of a ``python -m gpt2course train`` run, in one place.
+
+``PRESETS["cpu"]`` is the run notebook 08 makes on two CPU cores (about 5 minutes): a 4-layer,
+128-wide GPT-2 with GPT-2's whole vocabulary, trained 200 steps on Tiny Shakespeare. Notebook 08
+reads its settings from here, so "this is ``--preset cpu``" stays true when they are tuned.
+
+The GPU presets are sized for Tiny Shakespeare's 301,966 training tokens: big enough to learn
+more than the CPU model, small enough (and run short enough, with dropout) not to just memorise
+the text. Their speeds and final losses have NOT been measured yet; they are first guesses.
+
+Every field can be changed on the command line (``--max-steps``, ``--lr``, ``--n-layer``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+GPT2_VOCAB_SIZE = 50257
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's settings (model shape, optimisation, evaluation, checkpoints)."""
+
+    # The model (GPTConfig's fields). A vocab_size below GPT-2's 50,257 reads the text byte by
+    # byte (GPT-2's 256 single-byte tokens, so it must be at least 256). vocab_multiple pads the
+    # vocabulary up to a multiple of it (faster matrix products on GPUs; the extra rows are never
+    # a target and are never sampled).
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 128
+    vocab_size: int = GPT2_VOCAB_SIZE
+    vocab_multiple: int = 1
+    dropout: float = 0.0
+    # Optimisation: batch_size sequences per optimiser step in all (the global batch), split
+    # over processes and into micro-batches of micro_batch_size (0: batch_size / processes).
+    batch_size: int = 16
+    micro_batch_size: int = 0
+    max_steps: int = 200
+    warmup_steps: int = 20
+    max_lr: float = 1e-3
+    min_lr: float = 1e-4
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # 0: no clipping
+    # Evaluation (mean loss on eval_iters batches of batch_size validation sequences, the same
+    # batches every time) and checkpoints.
+    eval_interval: int = 25
+    eval_iters: int = 4
+    checkpoint_interval: int = 50
+    # Arithmetic: "auto" is bfloat16 autocast on GPUs with compute capability 8.0 or more,
+    # float16 autocast with loss scaling on older GPUs, float32 elsewhere.
+    dtype: str = "auto"
+    compile: bool = False
+    seed: int = 1337
+    # The text to train on: a UTF-8 file, split 90/10 into training and validation text by
+    # characters ("": Tiny Shakespeare, shipped in data/).
+    data: str = ""
+
+
+# Fields that fix the shapes of the model's tensors: a checkpoint only resumes with the same.
+MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "vocab_multiple")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+PRESETS: dict[str, TrainConfig] = {
+    # Notebook 08's run, on 2 CPU cores: ~5 minutes.
+    "cpu": TrainConfig(),
+    # A Colab T4 (16 GB, float16): 6 layers x 384, context 256, 32 x 256 tokens a step,
+    # 500 steps (about 13.6 passes over the training tokens). Not measured.
+    "t4": TrainConfig(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_multiple=64, dropout=0.2,
+                      batch_size=32, micro_batch_size=16, max_steps=500, warmup_steps=50,
+                      max_lr=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=20, checkpoint_interval=100),
+    # An A100-class GPU (40 GB or more, bfloat16): 8 layers x 512, context 512, 32 x 512 tokens a
+    # step, 300 steps (about 16 passes). Not measured.
+    "a100": TrainConfig(n_layer=8, n_head=8, n_embd=512, block_size=512, vocab_multiple=64, dropout=0.2,
+                        batch_size=32, micro_batch_size=32, max_steps=300, warmup_steps=30,
+                        max_lr=6e-4, min_lr=6e-5, eval_interval=25, eval_iters=20, checkpoint_interval=50),
+}
+
+
+def padded_vocab_size(config: TrainConfig) -> int:
+    """The vocabulary rounded up to a multiple of ``vocab_multiple`` (the model's embedding rows)."""
+    m = config.vocab_multiple
+    return -(-config.vocab_size // m) * m
+
+
+def gpt_config(config: TrainConfig):
+    """The model's ``GPTConfig`` (with the padded vocabulary)."""
+    from .reference.config import GPTConfig
+
+    return GPTConfig(vocab_size=padded_vocab_size(config), block_size=config.block_size,
+                     n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
+                     dropout=config.dropout)
+
+
+def replace(config: TrainConfig, **changes) -> TrainConfig:
+    """``config`` with some fields changed (None values are ignored)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]

@@ -1,0 +1,604 @@
+"""``python -m gpt2course train``: train the course's GPT-2 on Tiny Shakespeare (or any text).
+
+The pieces are the course's own (``gpt2course.reference``): ``GPT``, ``get_batch``,
+``configure_optimizer``, ``get_lr``, the loss and gradient clipping of ``train_step``, the
+evaluation of ``estimate_loss``; around them this module adds what a long run needs: presets
+(``gpt2course.presets``), mixed precision, gradient accumulation, checkpoints and exact resume
+(``gpt2course.checkpoint``), a loss log, and data parallelism under ``torchrun``.
+
+Batches. Step s draws its global batch of ``batch_size`` windows with ``get_batch`` and a
+generator seeded with (seed, s): every process draws the same batch, process r of W takes rows
+r*B/W .. (r+1)*B/W - 1, and splits them into micro-batches whose gradients accumulate. So one
+process with accumulation and several processes see the same windows, and their gradients agree
+up to the order of float additions; and a resumed run draws what the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoint import CHECKPOINT_NAME, read_checkpoint, read_config, save_checkpoint
+from .presets import DTYPES, GPT2_VOCAB_SIZE, MODEL_FIELDS, PRESETS, TrainConfig, gpt_config, replace
+
+LOG_NAME = "log.csv"
+LOG_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s", "elapsed_s")
+PROG = "python -m gpt2course train"
+_MASK64 = (1 << 64) - 1
+_EVAL_STREAM = 1 << 32  # seeds the validation batches (the same batches at every evaluation)
+
+
+class RunError(Exception):
+    """A run that cannot start as asked (bad settings, files in the way): one line for the user."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped the run after a step; the message says what was saved."""
+
+
+def flag(name: str) -> str:
+    """The command-line flag of TrainConfig field ``name``."""
+    return {"max_lr": "--lr", "data": "--data"}.get(name, "--" + name.replace("_", "-"))
+
+
+# --------------------------------------------------------------------------------------------
+# Processes (torchrun), devices, arithmetic
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Where this process stands among the processes torchrun started (1 of 1 without it)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    distributed: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def processes_from_env(environ=os.environ) -> Processes:
+    """torchrun's RANK, WORLD_SIZE and LOCAL_RANK; one process when WORLD_SIZE is not set."""
+    if "WORLD_SIZE" not in environ:
+        return Processes()
+    try:
+        world_size = int(environ["WORLD_SIZE"])
+        rank = int(environ.get("RANK", "0"))
+        local_rank = int(environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise RunError("WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (as torchrun sets them)") from None
+    if not 0 <= rank < world_size:
+        raise RunError(f"RANK={rank} is not below WORLD_SIZE={world_size}")
+    return Processes(rank, world_size, local_rank, distributed=True)
+
+
+def pick_device(requested: str | None, procs: Processes):
+    """The torch.device to train on: ``requested`` ("cpu", "cuda", "mps"; None or "auto": the
+    best available); under torchrun with CUDA, GPU number LOCAL_RANK."""
+    import torch
+
+    from .env import default_device
+
+    name = default_device() if requested in (None, "auto") else requested
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RunError(f"--device: unknown device {name!r} (use auto, cpu, cuda or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RunError(f"--device {name}: no CUDA GPU is available here (use cpu)")
+        if procs.distributed:
+            if device.index is not None:
+                raise RunError("--device: under torchrun, give 'cuda' without a number: process "
+                               "LOCAL_RANK uses GPU LOCAL_RANK")
+            if procs.local_rank >= torch.cuda.device_count():
+                raise RunError(f"LOCAL_RANK={procs.local_rank} but there are only "
+                               f"{torch.cuda.device_count()} GPUs: start fewer processes per node")
+            device = torch.device("cuda", procs.local_rank)
+        elif device.index is not None and device.index >= torch.cuda.device_count():
+            raise RunError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    elif device.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise RunError(f"--device {name}: MPS (Apple silicon GPU) is not available here (use cpu)")
+        if procs.distributed:
+            raise RunError("torchrun with --device mps is not supported: use cpu (gloo) or cuda (NCCL)")
+    elif device.type != "cpu":
+        raise RunError(f"--device {name}: use auto, cpu, cuda or mps")
+    return device
+
+
+def autocast_dtype(device, requested: str = "auto"):
+    """The dtype of autocast for ``device``: "auto" is bfloat16 on GPUs of compute capability
+    8.0 or more (A100, L4, H100), float16 on older GPUs (T4, V100), float32 (no autocast)
+    elsewhere. float16 trains with a loss scaler (torch.amp.GradScaler)."""
+    import torch
+
+    if requested not in DTYPES:
+        raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {requested!r}")
+    cuda = device.type == "cuda"
+    capability = torch.cuda.get_device_capability(device) if cuda else None
+    if requested == "auto":
+        if not cuda:
+            return torch.float32
+        return torch.bfloat16 if capability >= (8, 0) else torch.float16
+    if requested == "float16" and device.type == "mps":
+        raise RunError("--dtype float16 (with loss scaling) is not supported on mps here; use float32 or bfloat16")
+    if requested == "bfloat16" and cuda and capability < (8, 0):
+        raise RunError(f"--dtype bfloat16: this GPU (compute capability {capability[0]}.{capability[1]}) "
+                       "has no bfloat16 arithmetic; use float16")
+    return getattr(torch, requested)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and files
+
+
+def check_config(config: TrainConfig, world_size: int = 1) -> None:
+    """Raise RunError naming the flags when settings contradict each other."""
+    if config.n_embd % config.n_head:
+        raise RunError(f"--n-embd {config.n_embd} is not a multiple of --n-head {config.n_head}")
+    if config.vocab_size < 256:
+        raise RunError(f"--vocab-size {config.vocab_size}: the text needs at least GPT-2's 256 byte "
+                       "tokens (a smaller vocabulary than 50257 reads the text byte by byte)")
+    if config.min_lr > config.max_lr:
+        raise RunError(f"--min-lr {config.min_lr:g} is above the peak learning rate --lr {config.max_lr:g}")
+    if config.warmup_steps > config.max_steps:
+        raise RunError(f"--warmup-steps {config.warmup_steps} is more than --max-steps {config.max_steps}")
+    if config.dtype not in DTYPES:
+        raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    procs = f" x {world_size} processes" if world_size > 1 else ""
+    if config.micro_batch_size:
+        if config.batch_size % (config.micro_batch_size * world_size):
+            raise RunError(f"--batch-size {config.batch_size} is not a multiple of --micro-batch-size "
+                           f"{config.micro_batch_size}{procs}: the global batch is micro-batch x "
+                           "accumulation steps x processes")
+    elif config.batch_size % world_size:
+        raise RunError(f"--batch-size {config.batch_size} cannot be split evenly over {world_size} processes")
+    for name in ("dropout", "beta1", "beta2"):
+        if not 0 <= getattr(config, name) < 1:
+            raise RunError(f"{flag(name)} must be at least 0 and below 1, got {getattr(config, name):g}")
+    if config.data and not Path(config.data).is_file():
+        raise RunError(f"--data {config.data}: no such file")
+
+
+def micro_batch_size(config: TrainConfig, world_size: int) -> int:
+    return config.micro_batch_size or config.batch_size // world_size
+
+
+@dataclass
+class RunPlan:
+    """What ``train`` will do: the settings, the folder, and whether it resumes."""
+
+    config: TrainConfig
+    preset: str
+    out: Path
+    resume: bool = False
+    overwrite: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / CHECKPOINT_NAME
+
+    @property
+    def log(self) -> Path:
+        return self.out / LOG_NAME
+
+
+def plan_run(preset: str | None = None, overrides: dict | None = None, out: str | Path | None = None,
+             resume: bool = False, overwrite: bool = False, world_size: int = 1) -> RunPlan:
+    """Settle a run's settings and folder, refusing what cannot work. ``overrides`` holds the
+    TrainConfig fields given on the command line (None: not given).
+
+    A new run takes ``preset`` ("cpu" when None) and the overrides; its folder (default
+    ``runs/<preset>``) must not hold a run already unless ``overwrite``. A resumed run takes the
+    settings stored in the folder's checkpoint and the overrides, which must not change the
+    model's shape; every other change is listed in ``notes``."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if resume and overwrite:
+        raise RunError("--resume continues the run in --out, --overwrite deletes it: give one of them")
+    if preset is not None and preset not in PRESETS:
+        raise RunError(f"--preset {preset}: unknown (choose from {', '.join(PRESETS)})")
+    if "data" in overrides:
+        if not Path(overrides["data"]).is_file():
+            raise RunError(f"--data {overrides['data']}: no such file")
+        overrides["data"] = str(Path(overrides["data"]).resolve())
+    folder = Path(out) if out is not None else Path("runs") / (preset or "cpu")
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"--out {folder}: not a folder")
+    checkpoint, log = folder / CHECKPOINT_NAME, folder / LOG_NAME
+    notes = []
+    if resume:
+        if not checkpoint.is_file():
+            raise RunError(f"--resume: there is no checkpoint to resume in {folder} (no {CHECKPOINT_NAME}); "
+                           "leave out --resume to start a new run")
+        saved, saved_preset, step = read_config(checkpoint)
+        if preset is not None and saved_preset and preset != saved_preset:
+            raise RunError(f"--resume: the run in {folder} was started with --preset {saved_preset}, "
+                           f"not {preset}: leave out --preset to continue it")
+        config = replace(saved, **overrides)
+        changed = [n for n in MODEL_FIELDS if getattr(config, n) != getattr(saved, n)]
+        if changed:
+            was = ", ".join(f"{n}={getattr(saved, n)}" for n in changed)
+            now = ", ".join(f"{flag(n)} {getattr(config, n)}" for n in changed)
+            raise RunError(f"--resume: the checkpoint in {folder} is a model with {was}; {now} would be a "
+                           "different model. Resume without changing the model's shape, or start a new "
+                           "run in another --out folder")
+        for name, value in overrides.items():
+            if value != getattr(saved, name):
+                notes.append(f"note: resuming with {flag(name)} {value} (the run had {getattr(saved, name)})")
+        name = saved_preset or preset or "cpu"
+    else:
+        found = [p.name for p in (checkpoint, log) if p.exists()]
+        if found and not overwrite:
+            raise RunError(f"{folder} already holds a training run ({', '.join(found)}): add --resume to "
+                           "continue it, or --overwrite to start again from scratch (or choose another --out)")
+        name = preset or "cpu"
+        config = replace(PRESETS[name], **overrides)
+    check_config(config, world_size)
+    return RunPlan(config=config, preset=name, out=folder, resume=resume, overwrite=overwrite, notes=notes)
+
+
+# --------------------------------------------------------------------------------------------
+# Data and batches
+
+
+def text_to_ids(text: str, vocab_size: int):
+    """``text`` as GPT-2 token ids: its BPE tokens when the vocabulary is GPT-2's (or larger),
+    else byte by byte (GPT-2's single-byte tokens, ids below 256), as ``generate`` reads a prompt."""
+    import torch
+
+    from .tokenizer import gpt2_encoding
+
+    enc = gpt2_encoding()
+    if vocab_size >= GPT2_VOCAB_SIZE:
+        return torch.tensor(enc.encode_ordinary(text), dtype=torch.long)
+    table = torch.tensor([enc.encode_single_token(bytes([b])) for b in range(256)], dtype=torch.long)
+    data = text.encode("utf-8")
+    return table[torch.frombuffer(bytearray(data), dtype=torch.uint8).long()] if data else torch.zeros(0, dtype=torch.long)
+
+
+def load_tokens(config: TrainConfig):
+    """(train, val) token ids of the run's text: 90% / 10% by characters."""
+    from .data import load_shakespeare, shakespeare_tokens, split_text
+
+    if not config.data and config.vocab_size >= GPT2_VOCAB_SIZE:
+        return shakespeare_tokens()
+    if config.data:
+        try:
+            text = Path(config.data).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise RunError(f"--data {config.data}: not UTF-8 text") from None
+    else:
+        text = load_shakespeare()
+    train_text, val_text = split_text(text)
+    return text_to_ids(train_text, config.vocab_size), text_to_ids(val_text, config.vocab_size)
+
+
+def derive_seed(*values: int) -> int:
+    """A seed for torch.Generator mixed from integers (splitmix64 steps), so that seeds of
+    neighbouring steps are unrelated."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = ((h ^ (v & _MASK64)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h ^= h >> 31
+        h = (h * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 29
+    return h & ((1 << 63) - 1)
+
+
+def my_micro_batches(data, config: TrainConfig, generator, procs: Processes):
+    """The global batch drawn with ``get_batch`` and ``generator``; this process's rows of it,
+    as a list of (x, y) micro-batches."""
+    from .reference.batches import get_batch
+
+    x, y = get_batch(data, config.block_size, config.batch_size, generator=generator)
+    per_process = config.batch_size // procs.world_size
+    first = procs.rank * per_process
+    x, y = x[first:first + per_process], y[first:first + per_process]
+    micro = micro_batch_size(config, procs.world_size)
+    return list(zip(x.split(micro), y.split(micro)))
+
+
+def _all_reduce_sum(tensor, procs: Processes):
+    if procs.distributed:
+        import torch.distributed as dist
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def evaluate(model, data, config: TrainConfig, procs: Processes, device, autocast) -> float:
+    """Mean loss on ``eval_iters`` batches of ``batch_size`` windows of ``data``, in eval mode,
+    without gradients (reference.estimate_loss, with the rows shared out among processes). The
+    batches come from a generator seeded by the run's seed: the same batches at every
+    evaluation, so the curve compares like with like."""
+    import torch
+
+    generator = torch.Generator().manual_seed(derive_seed(config.seed, _EVAL_STREAM))
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    with torch.no_grad():
+        for _ in range(config.eval_iters):
+            for x, y in my_micro_batches(data, config, generator, procs):
+                with autocast():
+                    _, loss = model(x.to(device), y.to(device))
+                total += loss.double() * len(x)
+    model.train(was_training)
+    return _all_reduce_sum(total, procs).item() / (config.eval_iters * config.batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# The log
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def start_log(path: Path, resume_step: int | None) -> None:
+    """A fresh log with its header; when resuming, the old log cut back to the rows up to the
+    checkpoint's step (rows after it are trained again)."""
+    rows = []
+    if resume_step is not None and path.is_file():
+        with path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+    tmp = path.with_name(f".{path.name}.part")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def append_log(path: Path, **row) -> None:
+    with path.open("a", newline="") as f:
+        csv.DictWriter(f, LOG_FIELDS).writerow({k: _format(row.get(k)) for k in LOG_FIELDS})
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The log's rows, numbers as floats (step as int, missing values as None)."""
+    with Path(path).open(newline="") as f:
+        return [{k: (int(v) if k == "step" else float(v)) if v != "" else None for k, v in r.items()}
+                for r in csv.DictReader(f)]
+
+
+# --------------------------------------------------------------------------------------------
+# Stopping cleanly
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM asks the run to stop after the current step (and save a checkpoint);
+    a second Ctrl-C stops at once, unless ``force_on_repeat`` is False (under torchrun, whose
+    agent passes the terminal's Ctrl-C on to its workers a second time). Only installed in the
+    main thread."""
+
+    def __init__(self, say, force_on_repeat: bool = True):
+        self.requested = False
+        self._say = say
+        self._force = force_on_repeat
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            if self._force and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.requested = True
+        self._say("stopping after this step and saving a checkpoint" + (
+            " (Ctrl-C again to stop at once, losing what the last checkpoint does not hold)" if self._force else ""))
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class TrainResult:
+    step: int
+    val_loss: float | None
+    checkpoint: Path
+    log: Path
+    elapsed_s: float
+    main: bool  # this process is the one that reports (rank 0)
+
+
+def train(plan: RunPlan, device: str | None = None, progress: bool = True, out=None) -> TrainResult:
+    """Run ``plan`` (see ``plan_run``) to ``max_steps`` and return the outcome. Progress lines go
+    to ``out`` (default stdout), the progress bar to stderr; under torchrun only rank 0 writes.
+    Raises ``Interrupted`` after saving a checkpoint when Ctrl-C or SIGTERM stops it."""
+    from tqdm.auto import tqdm
+
+    out = out or sys.stdout
+    config = plan.config
+    procs = processes_from_env()
+    check_config(config, procs.world_size)
+    dev = pick_device(device, procs)
+    dtype = autocast_dtype(dev, config.dtype)
+    checkpoint = read_checkpoint(plan.checkpoint) if plan.resume else None
+    train_ids, val_ids = load_tokens(config)
+    for part, ids in (("training", train_ids), ("validation", val_ids)):
+        if len(ids) <= config.block_size:
+            raise RunError(f"the {part} text is {len(ids)} tokens, too short for --block-size {config.block_size}")
+
+    def say(message: str) -> None:
+        if procs.main:
+            tqdm.write(message, file=out)
+
+    if procs.distributed:
+        import torch
+        import torch.distributed as dist
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    try:
+        if procs.distributed:
+            dist.barrier()  # every process has checked the folder before rank 0 writes to it
+        return _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress, tqdm)
+    finally:
+        if procs.distributed:
+            dist.destroy_process_group()
+
+
+def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress, tqdm):
+    import torch
+
+    from .fast import fuse
+    from .reference.gpt import GPT
+    from .reference.training import configure_optimizer, get_lr
+
+    config = plan.config
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    torch.manual_seed(config.seed)
+    raw = fuse(GPT(gpt_config(config))).to(dev)
+    raw.train()
+    optimizer = configure_optimizer(raw, config.weight_decay, config.max_lr, (config.beta1, config.beta2))
+    if dev.type == "cuda":  # the same groups, one fused kernel per step
+        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+        optimizer = torch.optim.AdamW(groups, lr=config.max_lr, betas=(config.beta1, config.beta2), fused=True)
+    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
+    start, elapsed, tokens = 0, 0.0, 0
+    if checkpoint is not None:
+        raw.load_state_dict(checkpoint.model_state)
+        state = optimizer.state_dict()
+        state["state"] = checkpoint.optimizer_state
+        optimizer.load_state_dict(state)
+        if checkpoint.scaler_state and scaler.is_enabled():
+            scaler.load_state_dict(checkpoint.scaler_state)
+        start = checkpoint.step
+        elapsed = float(checkpoint.progress.get("elapsed_s", 0.0))
+        tokens = int(checkpoint.progress.get("tokens", 0))
+        del checkpoint
+
+    model = torch.compile(raw) if config.compile else raw
+    ddp = None
+    if procs.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+        ddp = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    def save(step: int) -> None:
+        if procs.main:
+            save_checkpoint(plan.checkpoint, raw, optimizer, config, step, preset=plan.preset,
+                            scaler_state=scaler.state_dict() if scaler.is_enabled() else {},
+                            progress={"elapsed_s": elapsed, "tokens": tokens})
+
+    if procs.main:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        if plan.overwrite and plan.checkpoint.exists():
+            plan.checkpoint.unlink()
+        start_log(plan.log, start if plan.resume else None)
+        n_params = sum(p.numel() for p in raw.parameters())
+        accumulation = config.batch_size // (micro_batch_size(config, procs.world_size) * procs.world_size)
+        say(f"{'resuming at step ' + str(start) if plan.resume else 'training'}: {n_params:,} parameters, "
+            f"{config.n_layer} layers x {config.n_embd}, context {config.block_size}; {config.batch_size} x "
+            f"{config.block_size} tokens a step ({procs.world_size} process{'es' if procs.world_size > 1 else ''}"
+            f" x {accumulation} micro-batch{'es' if accumulation > 1 else ''}); {dev}, {str(dtype).replace('torch.', '')}; "
+            f"{len(train_ids):,} training tokens; writing to {plan.out}")
+
+    tokens_per_step = config.batch_size * config.block_size
+    session_start = time.perf_counter()
+    elapsed_before = elapsed
+    val_loss = None
+    if start == 0 or start >= config.max_steps:
+        val_loss = evaluate(model, val_ids, config, procs, dev, autocast)
+        if procs.main and start == 0:
+            append_log(plan.log, step=0, val_loss=val_loss,
+                       elapsed_s=round(elapsed_before + time.perf_counter() - session_start, 3))
+    if start >= config.max_steps:
+        say(f"the run in {plan.out} has already done its {start} steps (--max-steps {config.max_steps}): "
+            "give a larger --max-steps to train on")
+        return TrainResult(start, val_loss, plan.checkpoint, plan.log, elapsed, procs.main)
+
+    bar = tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True,
+               disable=not (progress and procs.main), file=sys.stderr)
+    last_saved = start
+    step = start
+    with StopRequest(say, force_on_repeat=not procs.distributed) as stop, bar:
+        for step in range(start, config.max_steps):
+            t0 = time.perf_counter()
+            lr = get_lr(step, config.max_lr, config.min_lr, config.warmup_steps, config.max_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if config.dropout > 0:
+                torch.manual_seed(derive_seed(config.seed, step, 1 + procs.rank))
+            generator = torch.Generator().manual_seed(derive_seed(config.seed, step))
+            micro_batches = my_micro_batches(train_ids, config, generator, procs)
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            for i, (x, y) in enumerate(micro_batches):
+                sync = ddp.no_sync() if ddp is not None and i < len(micro_batches) - 1 else contextlib.nullcontext()
+                with sync:
+                    with autocast():
+                        _, loss = (ddp or model)(x.to(dev), y.to(dev))
+                    scaler.scale(loss / len(micro_batches)).backward()
+                loss_sum += loss.detach().double()
+            # One collective for the step's loss and for "stop", so every process stops together.
+            shared = torch.stack([loss_sum / len(micro_batches),
+                                  torch.tensor(float(stop.requested), dtype=torch.float64, device=dev)])
+            shared = _all_reduce_sum(shared, procs)
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            train_loss, stopping = shared.tolist()
+            train_loss /= procs.world_size
+            if not math.isfinite(train_loss):
+                raise RunError(f"the training loss became {train_loss} at step {step + 1}: lower --lr "
+                               "(or use float32: --dtype float32)")
+            done = step + 1
+            seconds = time.perf_counter() - t0
+            tokens += tokens_per_step
+            tokens_per_s = tokens_per_step / seconds
+            val_loss = None
+            if done % config.eval_interval == 0 or done == config.max_steps:
+                val_loss = evaluate(model, val_ids, config, procs, dev, autocast)
+            elapsed = elapsed_before + time.perf_counter() - session_start
+            if val_loss is not None:
+                say(f"step {done}/{config.max_steps}: val loss {val_loss:.4f}, train loss {train_loss:.4f}, "
+                    f"lr {lr:.2e}, {tokens_per_s:,.0f} tokens/s")
+            if procs.main:
+                append_log(plan.log, step=done, train_loss=train_loss, val_loss=val_loss, lr=lr,
+                           tokens_per_s=round(tokens_per_s, 1), elapsed_s=round(elapsed, 3))
+            bar.set_postfix_str(f"loss {train_loss:.4f}, {tokens_per_s:,.0f} tok/s", refresh=False)
+            bar.update(1)
+            if done % config.checkpoint_interval == 0 or done == config.max_steps or stopping:
+                save(done)
+                last_saved = done
+            if stopping:
+                bar.close()
+                raise Interrupted(
+                    f"interrupted after step {done} of {config.max_steps}: checkpoint saved in {plan.out}; "
+                    f"continue with: {PROG} --out {plan.out} --resume" if procs.main else "")
+    if last_saved != config.max_steps:  # not reached: the loop saves at max_steps
+        save(config.max_steps)
+    return TrainResult(config.max_steps, val_loss, plan.checkpoint, plan.log, elapsed, procs.main)
