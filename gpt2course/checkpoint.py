@@ -6,12 +6,13 @@
   Face's Conv1D; ``lm_head.weight`` is left out because it is ``transformer.wte.weight``),
 - ``optimizer.<i>.<key>``: AdamW's per-parameter state (``step``, ``exp_avg``,
   ``exp_avg_sq``) for the optimiser's i-th parameter,
+- ``rng.batches``: the state of the generator that draws the training batches (uint8),
 - metadata (strings): ``format``, ``step`` (optimiser steps done), ``train_config`` and
   ``gpt_config`` (JSON), ``preset``, ``scaler`` (the float16 loss scaler's state, JSON) and
   ``progress`` (JSON: seconds and tokens so far).
 
-Randomness needs no saved state: the training batches of step s and its dropout masks come from
-generators seeded with (seed, s), so a resumed run draws what the uninterrupted run would have.
+With the batch generator's state, a resumed run draws the batches the uninterrupted run would
+have drawn (dropout masks need no state: they are seeded with (seed, step, rank)).
 The file is written to a temporary name and renamed, so a crash never leaves half a checkpoint.
 """
 
@@ -41,6 +42,7 @@ class Checkpoint:
     preset: str
     model_state: dict
     optimizer_state: dict     # {param index: {"step": ..., "exp_avg": ..., "exp_avg_sq": ...}}
+    batch_generator_state: object = None  # torch.Generator.get_state() of the batch sampler
     scaler_state: dict = field(default_factory=dict)
     progress: dict = field(default_factory=dict)
 
@@ -60,7 +62,8 @@ def is_checkpoint(path: str | Path) -> bool:
 
 
 def save_checkpoint(path: str | Path, model, optimizer, config, step: int, preset: str = "",
-                    scaler_state: dict | None = None, progress: dict | None = None) -> Path:
+                    batch_generator_state=None, scaler_state: dict | None = None,
+                    progress: dict | None = None) -> Path:
     """Write a checkpoint of ``model`` (the course GPT, not a DDP or compiled wrapper) and
     ``optimizer`` after ``step`` steps to ``path`` atomically; returns the path."""
     from safetensors.torch import save_file
@@ -76,6 +79,8 @@ def save_checkpoint(path: str | Path, model, optimizer, config, step: int, prese
             if not hasattr(value, "detach"):
                 raise TypeError(f"optimizer state {key!r} is not a tensor: cannot store it")
             tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+    if batch_generator_state is not None:
+        tensors["rng.batches"] = batch_generator_state.clone()
     metadata = {
         "format": FORMAT,
         "step": str(int(step)),
@@ -144,6 +149,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     model_state, optimizer_state = {}, {}
+    generator_state = tensors.get("rng.batches")
     for key, value in tensors.items():
         kind, _, rest = key.partition(".")
         if kind == "model":
@@ -154,7 +160,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if "transformer.wte.weight" in model_state:
         model_state[TIED] = model_state["transformer.wte.weight"]
     return Checkpoint(step=step, config=config, preset=preset, model_state=model_state,
-                      optimizer_state=optimizer_state, scaler_state=json.loads(metadata.get("scaler", "{}")),
+                      optimizer_state=optimizer_state, batch_generator_state=generator_state,
+                      scaler_state=json.loads(metadata.get("scaler", "{}")),
                       progress=json.loads(metadata.get("progress", "{}")))
 
 

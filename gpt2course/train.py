@@ -6,11 +6,13 @@ evaluation of ``estimate_loss``; around them this module adds what a long run ne
 (``gpt2course.presets``), mixed precision, gradient accumulation, checkpoints and exact resume
 (``gpt2course.checkpoint``), a loss log, and data parallelism under ``torchrun``.
 
-Batches. Step s draws its global batch of ``batch_size`` windows with ``get_batch`` and a
-generator seeded with (seed, s): every process draws the same batch, process r of W takes rows
-r*B/W .. (r+1)*B/W - 1, and splits them into micro-batches whose gradients accumulate. So one
-process with accumulation and several processes see the same windows, and their gradients agree
-up to the order of float additions; and a resumed run draws what the uninterrupted run drew.
+Batches. Each step draws its global batch of ``batch_size`` windows with ``get_batch`` from one
+generator seeded with the run's seed (as notebook 08 does): every process draws the same batch,
+process r of W takes rows r*B/W .. (r+1)*B/W - 1 and splits them into micro-batches whose
+gradients accumulate. So one process with accumulation and several processes see the same
+windows, and their gradients agree up to the order of float additions. The generator's state
+is saved in each checkpoint, so a resumed run draws what the uninterrupted run drew; dropout
+masks come from a seed made of (seed, step, rank).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ LOG_NAME = "log.csv"
 LOG_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s", "elapsed_s")
 PROG = "python -m gpt2course train"
 _MASK64 = (1 << 64) - 1
-_EVAL_STREAM = 1 << 32  # seeds the validation batches (the same batches at every evaluation)
 
 
 class RunError(Exception):
@@ -320,11 +321,11 @@ def _all_reduce_sum(tensor, procs: Processes):
 def evaluate(model, data, config: TrainConfig, procs: Processes, device, autocast) -> float:
     """Mean loss on ``eval_iters`` batches of ``batch_size`` windows of ``data``, in eval mode,
     without gradients (reference.estimate_loss, with the rows shared out among processes). The
-    batches come from a generator seeded by the run's seed: the same batches at every
-    evaluation, so the curve compares like with like."""
+    batches come from a generator seeded with seed + 1 (as in notebook 08): the same batches at
+    every evaluation, so the curve compares like with like."""
     import torch
 
-    generator = torch.Generator().manual_seed(derive_seed(config.seed, _EVAL_STREAM))
+    generator = torch.Generator().manual_seed(config.seed + 1)
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -483,8 +484,10 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
         optimizer = torch.optim.AdamW(groups, lr=config.max_lr, betas=(config.beta1, config.beta2), fused=True)
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
+    batches = torch.Generator().manual_seed(config.seed)
     start, elapsed, tokens = 0, 0.0, 0
     if checkpoint is not None:
+        batches.set_state(checkpoint.batch_generator_state)
         raw.load_state_dict(checkpoint.model_state)
         state = optimizer.state_dict()
         state["state"] = checkpoint.optimizer_state
@@ -508,6 +511,7 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
     def save(step: int) -> None:
         if procs.main:
             save_checkpoint(plan.checkpoint, raw, optimizer, config, step, preset=plan.preset,
+                            batch_generator_state=batches.get_state(),
                             scaler_state=scaler.state_dict() if scaler.is_enabled() else {},
                             progress={"elapsed_s": elapsed, "tokens": tokens})
 
@@ -550,8 +554,7 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
                 group["lr"] = lr
             if config.dropout > 0:
                 torch.manual_seed(derive_seed(config.seed, step, 1 + procs.rank))
-            generator = torch.Generator().manual_seed(derive_seed(config.seed, step))
-            micro_batches = my_micro_batches(train_ids, config, generator, procs)
+            micro_batches = my_micro_batches(train_ids, config, batches, procs)
             optimizer.zero_grad(set_to_none=True)
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
             for i, (x, y) in enumerate(micro_batches):

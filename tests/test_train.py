@@ -18,7 +18,7 @@ from conftest import REPO
 from gpt2course import cli, train
 from gpt2course.checkpoint import CHECKPOINT_NAME, FORMAT, load_model, read_checkpoint
 from gpt2course.presets import PRESETS, TrainConfig, gpt_config, padded_vocab_size
-from gpt2course.reference import GPT, configure_optimizer, generate, get_batch, get_lr, train_step
+from gpt2course.reference import GPT, configure_optimizer, estimate_loss, generate, get_batch, get_lr, train_step
 from gpt2course.tokenizer import gpt2_encoding
 from gpt2course.weights import read_metadata
 
@@ -119,9 +119,10 @@ def test_tiny_run_writes_checkpoint_log_and_sample(tmp_path, capsys):
     assert stdout.endswith("ROMEO:" + sample + "\n")
 
 
-def test_training_is_the_reference_loop(tmp_path, capsys):
-    """The logged losses are those of reference.train_step on get_batch's whole batches
-    (generator seeded per step), with get_lr's rates and configure_optimizer's groups: four
+def test_training_is_notebook_08s_loop(tmp_path, capsys):
+    """The logged losses are those of notebook 08's loop: reference.train_step on get_batch's
+    batches from one generator seeded with the seed, get_lr's rates, configure_optimizer's
+    groups, estimate_loss on batches of a generator seeded with seed + 1. Four
     accumulated micro-batches of 2 make one batch of 8 (the gradient norms, 1.4 to 2.2, stay
     under the clipping threshold of 3 only when the accumulated gradient is their mean)."""
     out = tmp_path / "run"
@@ -129,20 +130,22 @@ def test_training_is_the_reference_loop(tmp_path, capsys):
                              capsys=capsys)
     assert status == 0
     config = read_checkpoint(out).config
-    train_ids, _ = train.load_tokens(config)
+    train_ids, val_ids = train.load_tokens(config)
     torch.manual_seed(config.seed)
     model = GPT(gpt_config(config))
     optimizer = configure_optimizer(model, 0.1, 1e-3, (0.9, 0.95))
+    batches = torch.Generator().manual_seed(config.seed)
     expected = []
     for step in range(5):
         for group in optimizer.param_groups:
             group["lr"] = get_lr(step, 1e-3, 1e-4, 2, 5)
-        g = torch.Generator().manual_seed(train.derive_seed(config.seed, step))
-        x, y = get_batch(train_ids, 16, 8, generator=g)
+        x, y = get_batch(train_ids, 16, 8, generator=batches)
         expected.append(train_step(model, x, y, optimizer, 3.0))
-    logged = [r["train_loss"] for r in train.read_log(out / train.LOG_NAME)[1:]]
+    val_loss = estimate_loss(model, val_ids, 16, 8, 2, generator=torch.Generator().manual_seed(config.seed + 1))
+    log = train.read_log(out / train.LOG_NAME)
     # The command line trains the fused model (gpt2course.fast): float32 rounding apart, the same.
-    assert logged == pytest.approx(expected, rel=1e-5)
+    assert [r["train_loss"] for r in log[1:]] == pytest.approx(expected, rel=1e-5)
+    assert log[-1]["val_loss"] == pytest.approx(val_loss, rel=1e-5)
     trained = load_model(out)[0].state_dict()
     for name, value in model.state_dict().items():
         torch.testing.assert_close(trained[name], value, rtol=1e-4, atol=1e-5)
