@@ -48,6 +48,7 @@ bench: setup system-deps  ## time grading one learner's full series (2 cores)
 bench-models: setup  ## training speed vs Hugging Face and the KV-cache speed-up (appends to bench/RESULTS.md)
 	$(PY) bench/train_speed.py
 	$(PY) bench/kv_cache.py
+	$(PY) bench/train_run.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info
