@@ -458,14 +458,15 @@ def train(plan: RunPlan, device: str | None = None, progress: bool = True, out=N
     try:
         if procs.distributed:
             dist.barrier()  # every process has checked the folder before rank 0 writes to it
-        return _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress, tqdm)
+        return _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress)
     finally:
         if procs.distributed:
             dist.destroy_process_group()
 
 
-def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress, tqdm):
+def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress):
     import torch
+    from tqdm.auto import tqdm
 
     from .fast import fuse
     from .reference.gpt import GPT
@@ -544,8 +545,6 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
 
     bar = tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True,
                disable=not (progress and procs.main), file=sys.stderr)
-    last_saved = start
-    step = start
     with StopRequest(say, force_on_repeat=not procs.distributed) as stop, bar:
         for step in range(start, config.max_steps):
             t0 = time.perf_counter()
@@ -596,12 +595,10 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
             bar.update(1)
             if done % config.checkpoint_interval == 0 or done == config.max_steps or stopping:
                 save(done)
-                last_saved = done
-            if stopping:
+            if stopping and done < config.max_steps:
                 bar.close()
-                raise Interrupted(
-                    f"interrupted after step {done} of {config.max_steps}: checkpoint saved in {plan.out}; "
-                    f"continue with: {PROG} --out {plan.out} --resume" if procs.main else "")
-    if last_saved != config.max_steps:  # not reached: the loop saves at max_steps
-        save(config.max_steps)
+                again = ("the same torchrun command with --resume" if procs.distributed
+                         else f"{PROG} --out {plan.out} --resume")
+                raise Interrupted(f"interrupted after step {done} of {config.max_steps}: checkpoint saved in "
+                                  f"{plan.out}; continue with: {again}" if procs.main else "")
     return TrainResult(config.max_steps, val_loss, plan.checkpoint, plan.log, elapsed, procs.main)

@@ -209,7 +209,7 @@ def test_ctrl_c_saves_and_resume_gives_the_same_losses(tmp_path, capsys, monkeyp
 
 
 def test_crash_loses_at_most_one_checkpoint_interval(tmp_path, capsys, monkeypatch):
-    args = ["--max-steps", "9", "--checkpoint-interval", "4", "--seed", "5"]
+    args = ["--max-steps", "9", "--checkpoint-interval", "4", "--seed", "5", "--dropout", "0.2"]
     assert run_train(tmp_path / "whole", *args, capsys=capsys)[0] == 0
     whole = losses(tmp_path / "whole" / train.LOG_NAME)
 
