@@ -322,7 +322,7 @@ _TRAIN_FLAGS = {
 
 def add_train(sub) -> None:
     from .presets import DTYPES, PRESETS, TrainConfig
-    from .train import flag
+    from .presets import flag
 
     cpu = PRESETS["cpu"]
     p = sub.add_parser(
@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .data import DataFileError
-    from .train import RunError
+    from .presets import RunError
     from .weights import WeightsFileError
 
     try:

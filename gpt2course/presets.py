@@ -11,15 +11,21 @@ The GPU presets are sized for Tiny Shakespeare's 301,966 training tokens: big en
 more than the CPU model, small enough (and run short enough, with dropout) not to just memorise
 the text. Their speeds and final losses have NOT been measured yet; they are first guesses.
 
-Every field can be changed on the command line (``--max-steps``, ``--lr``, ``--n-layer``, ...).
+Every field can be changed on the command line (``--max-steps``, ``--lr``, ``--n-layer``, ...);
+``check_config`` refuses settings that contradict each other, naming the flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 GPT2_VOCAB_SIZE = 50257
+
+
+class RunError(Exception):
+    """A run that cannot start as asked (bad settings, files in the way): one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,44 @@ def replace(config: TrainConfig, **changes) -> TrainConfig:
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+
+
+def flag(name: str) -> str:
+    """The command-line flag of TrainConfig field ``name``."""
+    return {"max_lr": "--lr", "data": "--data"}.get(name, "--" + name.replace("_", "-"))
+
+
+def check_config(config: TrainConfig, world_size: int = 1) -> None:
+    """Raise RunError naming the flags when settings contradict each other."""
+    if config.n_embd % config.n_head:
+        raise RunError(f"--n-embd {config.n_embd} is not a multiple of --n-head {config.n_head}")
+    if config.vocab_size < 256:
+        raise RunError(f"--vocab-size {config.vocab_size}: the text needs at least GPT-2's 256 byte "
+                       "tokens (a smaller vocabulary than 50257 reads the text byte by byte)")
+    if config.min_lr > config.max_lr:
+        raise RunError(f"--min-lr {config.min_lr:g} is above the peak learning rate --lr {config.max_lr:g}")
+    if config.warmup_steps > config.max_steps:
+        raise RunError(f"--warmup-steps {config.warmup_steps} is more than --max-steps {config.max_steps}")
+    if config.dtype not in DTYPES:
+        raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    procs = f" x {world_size} processes" if world_size > 1 else ""
+    if config.micro_batch_size:
+        if config.batch_size % (config.micro_batch_size * world_size):
+            raise RunError(f"--batch-size {config.batch_size} is not a multiple of --micro-batch-size "
+                           f"{config.micro_batch_size}{procs}: the global batch is micro-batch x "
+                           "accumulation steps x processes")
+    elif config.batch_size % world_size:
+        raise RunError(f"--batch-size {config.batch_size} cannot be split evenly over {world_size} processes")
+    for name in ("dropout", "beta1", "beta2"):
+        if not 0 <= getattr(config, name) < 1:
+            raise RunError(f"{flag(name)} must be at least 0 and below 1, got {getattr(config, name):g}")
+    if config.data and not Path(config.data).is_file():
+        raise RunError(f"--data {config.data}: no such file")
+
+
+def micro_batch_size(config: TrainConfig, world_size: int) -> int:
+    return config.micro_batch_size or config.batch_size // world_size

@@ -3,8 +3,9 @@
 The pieces are the course's own (``gpt2course.reference``): ``GPT``, ``get_batch``,
 ``configure_optimizer``, ``get_lr``, the loss and gradient clipping of ``train_step``, the
 evaluation of ``estimate_loss``; around them this module adds what a long run needs: presets
-(``gpt2course.presets``), mixed precision, gradient accumulation, checkpoints and exact resume
-(``gpt2course.checkpoint``), a loss log, and data parallelism under ``torchrun``.
+(``gpt2course.presets``), mixed precision and data parallelism under ``torchrun``
+(``gpt2course.devices``), gradient accumulation, checkpoints and exact resume
+(``gpt2course.checkpoint``), a loss log (``gpt2course.runlog``) and a clean stop on Ctrl-C.
 
 Batches. Each step draws its global batch of ``batch_size`` windows with ``get_batch`` from one
 generator seeded with the run's seed (as notebook 08 does): every process draws the same batch,
@@ -18,9 +19,7 @@ masks come from a seed made of (seed, step, rank).
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
-import os
 import signal
 import sys
 import threading
@@ -29,151 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkpoint import CHECKPOINT_NAME, read_checkpoint, read_config, save_checkpoint
-from .presets import DTYPES, GPT2_VOCAB_SIZE, MODEL_FIELDS, PRESETS, TrainConfig, gpt_config, replace
+from .devices import Processes, all_reduce_sum, autocast_dtype, pick_device, processes_from_env
+from .presets import (GPT2_VOCAB_SIZE, MODEL_FIELDS, PRESETS, RunError, TrainConfig, check_config, flag,
+                      gpt_config, micro_batch_size, replace)
+from .runlog import LOG_NAME, append_log, read_log, start_log
 
-LOG_NAME = "log.csv"
-LOG_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s", "elapsed_s")
+__all__ = ["RunPlan", "plan_run", "train", "TrainResult", "Interrupted", "RunError", "evaluate",
+           "load_tokens", "text_to_ids", "my_micro_batches", "StopRequest", "read_log", "LOG_NAME"]
+
 PROG = "python -m gpt2course train"
 _MASK64 = (1 << 64) - 1
-
-
-class RunError(Exception):
-    """A run that cannot start as asked (bad settings, files in the way): one line for the user."""
 
 
 class Interrupted(Exception):
     """Ctrl-C (or SIGTERM) stopped the run after a step; the message says what was saved."""
 
 
-def flag(name: str) -> str:
-    """The command-line flag of TrainConfig field ``name``."""
-    return {"max_lr": "--lr", "data": "--data"}.get(name, "--" + name.replace("_", "-"))
-
-
-# --------------------------------------------------------------------------------------------
-# Processes (torchrun), devices, arithmetic
-
-
-@dataclass(frozen=True)
-class Processes:
-    """Where this process stands among the processes torchrun started (1 of 1 without it)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    distributed: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def processes_from_env(environ=os.environ) -> Processes:
-    """torchrun's RANK, WORLD_SIZE and LOCAL_RANK; one process when WORLD_SIZE is not set."""
-    if "WORLD_SIZE" not in environ:
-        return Processes()
-    try:
-        world_size = int(environ["WORLD_SIZE"])
-        rank = int(environ.get("RANK", "0"))
-        local_rank = int(environ.get("LOCAL_RANK", str(rank)))
-    except ValueError:
-        raise RunError("WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (as torchrun sets them)") from None
-    if not 0 <= rank < world_size:
-        raise RunError(f"RANK={rank} is not below WORLD_SIZE={world_size}")
-    return Processes(rank, world_size, local_rank, distributed=True)
-
-
-def pick_device(requested: str | None, procs: Processes):
-    """The torch.device to train on: ``requested`` ("cpu", "cuda", "mps"; None or "auto": the
-    best available); under torchrun with CUDA, GPU number LOCAL_RANK."""
-    import torch
-
-    from .env import default_device
-
-    name = default_device() if requested in (None, "auto") else requested
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise RunError(f"--device: unknown device {name!r} (use auto, cpu, cuda or mps)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RunError(f"--device {name}: no CUDA GPU is available here (use cpu)")
-        if procs.distributed:
-            if device.index is not None:
-                raise RunError("--device: under torchrun, give 'cuda' without a number: process "
-                               "LOCAL_RANK uses GPU LOCAL_RANK")
-            if procs.local_rank >= torch.cuda.device_count():
-                raise RunError(f"LOCAL_RANK={procs.local_rank} but there are only "
-                               f"{torch.cuda.device_count()} GPUs: start fewer processes per node")
-            device = torch.device("cuda", procs.local_rank)
-        elif device.index is not None and device.index >= torch.cuda.device_count():
-            raise RunError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
-    elif device.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise RunError(f"--device {name}: MPS (Apple silicon GPU) is not available here (use cpu)")
-        if procs.distributed:
-            raise RunError("torchrun with --device mps is not supported: use cpu (gloo) or cuda (NCCL)")
-    elif device.type != "cpu":
-        raise RunError(f"--device {name}: use auto, cpu, cuda or mps")
-    return device
-
-
-def autocast_dtype(device, requested: str = "auto"):
-    """The dtype of autocast for ``device``: "auto" is bfloat16 on GPUs of compute capability
-    8.0 or more (A100, L4, H100), float16 on older GPUs (T4, V100), float32 (no autocast)
-    elsewhere. float16 trains with a loss scaler (torch.amp.GradScaler)."""
-    import torch
-
-    if requested not in DTYPES:
-        raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {requested!r}")
-    cuda = device.type == "cuda"
-    capability = torch.cuda.get_device_capability(device) if cuda else None
-    if requested == "auto":
-        if not cuda:
-            return torch.float32
-        return torch.bfloat16 if capability >= (8, 0) else torch.float16
-    if requested == "float16" and device.type == "mps":
-        raise RunError("--dtype float16 (with loss scaling) is not supported on mps here; use float32 or bfloat16")
-    if requested == "bfloat16" and cuda and capability < (8, 0):
-        raise RunError(f"--dtype bfloat16: this GPU (compute capability {capability[0]}.{capability[1]}) "
-                       "has no bfloat16 arithmetic; use float16")
-    return getattr(torch, requested)
-
-
 # --------------------------------------------------------------------------------------------
 # Settings and files
-
-
-def check_config(config: TrainConfig, world_size: int = 1) -> None:
-    """Raise RunError naming the flags when settings contradict each other."""
-    if config.n_embd % config.n_head:
-        raise RunError(f"--n-embd {config.n_embd} is not a multiple of --n-head {config.n_head}")
-    if config.vocab_size < 256:
-        raise RunError(f"--vocab-size {config.vocab_size}: the text needs at least GPT-2's 256 byte "
-                       "tokens (a smaller vocabulary than 50257 reads the text byte by byte)")
-    if config.min_lr > config.max_lr:
-        raise RunError(f"--min-lr {config.min_lr:g} is above the peak learning rate --lr {config.max_lr:g}")
-    if config.warmup_steps > config.max_steps:
-        raise RunError(f"--warmup-steps {config.warmup_steps} is more than --max-steps {config.max_steps}")
-    if config.dtype not in DTYPES:
-        raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
-    procs = f" x {world_size} processes" if world_size > 1 else ""
-    if config.micro_batch_size:
-        if config.batch_size % (config.micro_batch_size * world_size):
-            raise RunError(f"--batch-size {config.batch_size} is not a multiple of --micro-batch-size "
-                           f"{config.micro_batch_size}{procs}: the global batch is micro-batch x "
-                           "accumulation steps x processes")
-    elif config.batch_size % world_size:
-        raise RunError(f"--batch-size {config.batch_size} cannot be split evenly over {world_size} processes")
-    for name in ("dropout", "beta1", "beta2"):
-        if not 0 <= getattr(config, name) < 1:
-            raise RunError(f"{flag(name)} must be at least 0 and below 1, got {getattr(config, name):g}")
-    if config.data and not Path(config.data).is_file():
-        raise RunError(f"--data {config.data}: no such file")
-
-
-def micro_batch_size(config: TrainConfig, world_size: int) -> int:
-    return config.micro_batch_size or config.batch_size // world_size
 
 
 @dataclass
@@ -311,13 +183,6 @@ def my_micro_batches(data, config: TrainConfig, generator, procs: Processes):
     return list(zip(x.split(micro), y.split(micro)))
 
 
-def _all_reduce_sum(tensor, procs: Processes):
-    if procs.distributed:
-        import torch.distributed as dist
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
 def evaluate(model, data, config: TrainConfig, procs: Processes, device, autocast) -> float:
     """Mean loss on ``eval_iters`` batches of ``batch_size`` windows of ``data``, in eval mode,
     without gradients (reference.estimate_loss, with the rows shared out among processes). The
@@ -336,44 +201,7 @@ def evaluate(model, data, config: TrainConfig, procs: Processes, device, autocas
                     _, loss = model(x.to(device), y.to(device))
                 total += loss.double() * len(x)
     model.train(was_training)
-    return _all_reduce_sum(total, procs).item() / (config.eval_iters * config.batch_size)
-
-
-# --------------------------------------------------------------------------------------------
-# The log
-
-
-def _format(value) -> str:
-    if value is None:
-        return ""
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def start_log(path: Path, resume_step: int | None) -> None:
-    """A fresh log with its header; when resuming, the old log cut back to the rows up to the
-    checkpoint's step (rows after it are trained again)."""
-    rows = []
-    if resume_step is not None and path.is_file():
-        with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
-    tmp = path.with_name(f".{path.name}.part")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def append_log(path: Path, **row) -> None:
-    with path.open("a", newline="") as f:
-        csv.DictWriter(f, LOG_FIELDS).writerow({k: _format(row.get(k)) for k in LOG_FIELDS})
-
-
-def read_log(path: str | Path) -> list[dict]:
-    """The log's rows, numbers as floats (step as int, missing values as None)."""
-    with Path(path).open(newline="") as f:
-        return [{k: (int(v) if k == "step" else float(v)) if v != "" else None for k, v in r.items()}
-                for r in csv.DictReader(f)]
+    return all_reduce_sum(total, procs).item() / (config.eval_iters * config.batch_size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,7 +394,7 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
             # One collective for the step's loss and for "stop", so every process stops together.
             shared = torch.stack([loss_sum / len(micro_batches),
                                   torch.tensor(float(stop.requested), dtype=torch.float64, device=dev)])
-            shared = _all_reduce_sum(shared, procs)
+            shared = all_reduce_sum(shared, procs)
             if config.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from gpt2course import cli, train
+from gpt2course import cli, devices, presets, train
 from gpt2course.checkpoint import CHECKPOINT_NAME, FORMAT, load_model, read_checkpoint
 from gpt2course.presets import PRESETS, TrainConfig, gpt_config, padded_vocab_size
 from gpt2course.reference import GPT, configure_optimizer, estimate_loss, generate, get_batch, get_lr, train_step
@@ -331,7 +331,7 @@ def test_help_is_complete_and_true():
     for name in TrainConfig.__dataclass_fields__:
         if name in ("dtype", "compile", "seed", "data"):
             continue
-        option = train.flag(name)
+        option = presets.flag(name)
         assert option in text, option
         values = ", ".join(f"{p} {getattr(c, name):g}" if isinstance(getattr(c, name), float)
                            else f"{p} {getattr(c, name)}" for p, c in PRESETS.items())
@@ -358,7 +358,7 @@ def test_cpu_preset_is_notebook_08s_run():
 @pytest.mark.parametrize("name", ["t4", "a100"])
 def test_gpu_presets_are_consistent(name):
     config = PRESETS[name]
-    train.check_config(config, world_size=1)
+    presets.check_config(config, world_size=1)
     assert padded_vocab_size(config) == 50304 and gpt_config(config).vocab_size == 50304
     assert config.dropout > 0 and config.micro_batch_size
     # Not a model that just memorises 302k tokens: at most ~20 passes over the training text.
@@ -366,11 +366,11 @@ def test_gpu_presets_are_consistent(name):
 
 
 def test_autocast_choice():
-    assert train.autocast_dtype(torch.device("cpu")) == torch.float32
-    assert train.autocast_dtype(torch.device("cpu"), "bfloat16") == torch.bfloat16
-    assert train.autocast_dtype(torch.device("cpu"), "float16") == torch.float16
-    with pytest.raises(train.RunError, match="--dtype must be one of"):
-        train.autocast_dtype(torch.device("cpu"), "float8")
+    assert devices.autocast_dtype(torch.device("cpu")) == torch.float32
+    assert devices.autocast_dtype(torch.device("cpu"), "bfloat16") == torch.bfloat16
+    assert devices.autocast_dtype(torch.device("cpu"), "float16") == torch.float16
+    with pytest.raises(presets.RunError, match="--dtype must be one of"):
+        devices.autocast_dtype(torch.device("cpu"), "float8")
 
 
 # --------------------------------------------------------------------------------------------
