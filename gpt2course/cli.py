@@ -27,7 +27,8 @@ class _Paragraphs(argparse.HelpFormatter):
     indented line (an example command) is kept as it is."""
 
     def _fill_text(self, text, width, indent):
-        return "\n".join(indent + line if line.startswith(" ") else super(_Paragraphs, self)._fill_text(line, width, indent)
+        fill = super()._fill_text
+        return "\n".join(indent + line if line.startswith(" ") else fill(line, width, indent)
                          for line in text.splitlines())
 
 
@@ -207,7 +208,9 @@ def run_generate(args) -> int:
     if args.checkpoint is not None:
         path = checkpoint_file(args.checkpoint)
         if not path.is_file():
-            where = f"no {CHECKPOINT_NAME} in that folder" if args.checkpoint.is_dir() else "no such file or folder"
+            where = "no such file or folder"
+            if args.checkpoint.is_dir():
+                where = f"no {CHECKPOINT_NAME} in that folder"
             raise UsageError(f"--checkpoint {args.checkpoint}: {where}")
 
     import torch
@@ -357,7 +360,8 @@ def add_train(sub) -> None:
                        help="continue the run in --out from its checkpoint, with its settings (flags given "
                             "change them, except the model's shape)")
     again.add_argument("--overwrite", action="store_true",
-                       help="start from scratch even though --out holds a run (its checkpoint and log are replaced)")
+                       help="start from scratch even though --out holds a run (its checkpoint and log "
+                            "are replaced)")
     run.add_argument("--data", default=None, metavar="PATH",
                      help="a UTF-8 text file to train on, split 90%% / 10%% into training and validation "
                           "text (default: Tiny Shakespeare)")

@@ -138,7 +138,9 @@ def text_to_ids(text: str, vocab_size: int):
         return torch.tensor(enc.encode_ordinary(text), dtype=torch.long)
     table = torch.tensor([enc.encode_single_token(bytes([b])) for b in range(256)], dtype=torch.long)
     data = text.encode("utf-8")
-    return table[torch.frombuffer(bytearray(data), dtype=torch.uint8).long()] if data else torch.zeros(0, dtype=torch.long)
+    if not data:
+        return torch.zeros(0, dtype=torch.long)
+    return table[torch.frombuffer(bytearray(data), dtype=torch.uint8).long()]
 
 
 def load_tokens(config: TrainConfig):
@@ -232,8 +234,8 @@ class StopRequest:
                 raise KeyboardInterrupt
             return
         self.requested = True
-        self._say("stopping after this step and saving a checkpoint" + (
-            " (Ctrl-C again to stop at once, losing what the last checkpoint does not hold)" if self._force else ""))
+        again = " (Ctrl-C again to stop at once, losing what the last checkpoint does not hold)"
+        self._say("stopping after this step and saving a checkpoint" + (again if self._force else ""))
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -351,11 +353,12 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
         start_log(plan.log, start if plan.resume else None)
         n_params = sum(p.numel() for p in raw.parameters())
         accumulation = config.batch_size // (micro_batch_size(config, procs.world_size) * procs.world_size)
+        processes = f"{procs.world_size} process{'es' if procs.world_size > 1 else ''}"
+        micro = f"{accumulation} micro-batch{'es' if accumulation > 1 else ''}"
         say(f"{'resuming at step ' + str(start) if plan.resume else 'training'}: {n_params:,} parameters, "
             f"{config.n_layer} layers x {config.n_embd}, context {config.block_size}; {config.batch_size} x "
-            f"{config.block_size} tokens a step ({procs.world_size} process{'es' if procs.world_size > 1 else ''}"
-            f" x {accumulation} micro-batch{'es' if accumulation > 1 else ''}); {dev}, {str(dtype).replace('torch.', '')}; "
-            f"{len(train_ids):,} training tokens; writing to {plan.out}")
+            f"{config.block_size} tokens a step ({processes} x {micro}); {dev}, "
+            f"{str(dtype).replace('torch.', '')}; {len(train_ids):,} training tokens; writing to {plan.out}")
 
     tokens_per_step = config.batch_size * config.block_size
     session_start = time.perf_counter()
@@ -385,8 +388,9 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
             optimizer.zero_grad(set_to_none=True)
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
             for i, (x, y) in enumerate(micro_batches):
-                sync = ddp.no_sync() if ddp is not None and i < len(micro_batches) - 1 else contextlib.nullcontext()
-                with sync:
+                last = i == len(micro_batches) - 1
+                # DDP all-reduces the gradients once, after the last micro-batch's backward.
+                with ddp.no_sync() if ddp is not None and not last else contextlib.nullcontext():
                     with autocast():
                         _, loss = (ddp or model)(x.to(dev), y.to(dev))
                     scaler.scale(loss / len(micro_batches)).backward()

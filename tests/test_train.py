@@ -305,7 +305,8 @@ def test_run_folder_refusals(finished_run, tmp_path, capsys):
     (["--lr", "nan"], "--lr: expected a finite number"),
     (["--min-lr", "0.01"], "--min-lr 0.01 is above the peak learning rate --lr 0.001"),
     (["--warmup-steps", "50", "--max-steps", "10"], "--warmup-steps 50 is more than --max-steps 10"),
-    (["--batch-size", "10", "--micro-batch-size", "4"], "--batch-size 10 is not a multiple of --micro-batch-size 4"),
+    (["--batch-size", "10", "--micro-batch-size", "4"],
+     "--batch-size 10 is not a multiple of --micro-batch-size 4"),
     (["--n-head", "3"], "--n-embd 32 is not a multiple of --n-head 3"),
     (["--dropout", "1"], "--dropout: must be at least 0 and below 1"),
     (["--beta2", "-0.1"], "--beta2"),
@@ -347,7 +348,8 @@ def test_cpu_preset_is_notebook_08s_run():
     cpu = PRESETS["cpu"]
     assert (cpu.n_layer, cpu.n_head, cpu.n_embd, cpu.block_size, cpu.vocab_size) == (4, 4, 128, 128, 50257)
     assert (cpu.batch_size, cpu.warmup_steps, cpu.min_lr, cpu.weight_decay) == (16, 20, 1e-4, 0.1)
-    assert (cpu.beta1, cpu.beta2, cpu.grad_clip, cpu.eval_interval, cpu.eval_iters, cpu.dropout) == (0.9, 0.95, 1.0, 25, 4, 0.0)
+    assert (cpu.beta1, cpu.beta2, cpu.grad_clip, cpu.dropout) == (0.9, 0.95, 1.0, 0.0)
+    assert (cpu.eval_interval, cpu.eval_iters, cpu.seed) == (25, 4, 0)
     assert (cpu.vocab_multiple, cpu.micro_batch_size, cpu.dtype) == (1, 0, "auto")
     parser = cli.build_parser()
     args = parser.parse_args(["train"])
@@ -396,7 +398,9 @@ def test_generate_from_a_checkpoint(finished_run, capsys):
 
 def test_padded_vocabulary_is_cut_back(tmp_path, capsys):
     out = tmp_path / "run"
-    assert run_train(out, "--vocab-size", "300", "--vocab-multiple", "64", "--max-steps", "2", capsys=capsys)[0] == 0
+    status, _, _ = run_train(out, "--vocab-size", "300", "--vocab-multiple", "64", "--max-steps", "2",
+                             capsys=capsys)
+    assert status == 0
     saved = read_checkpoint(out)
     assert saved.model_state["transformer.wte.weight"].shape == (320, 32)
     model, config = load_model(out)
@@ -431,7 +435,8 @@ def _run_group(cmd, timeout):
 def test_two_processes_equal_one_with_accumulation(tmp_path):
     args = ["train", *TINY, "--max-steps", "6", "--checkpoint-interval", "3"]
     # One process: micro-batches of 2, 4 accumulated; two processes: 2 micro-batches each.
-    status, _, stderr = _run_group([sys.executable, "-m", "gpt2course", *args, "--out", str(tmp_path / "one")], 120)
+    status, _, stderr = _run_group([sys.executable, "-m", "gpt2course", *args, "--out", str(tmp_path / "one")],
+                                   120)
     assert status == 0, stderr
     status, stdout, stderr = _run_group(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
