@@ -18,6 +18,9 @@ RAISES = "raises"  # another kind's call that should raise: report what it raise
 OPTIMIZER = "optimizer"  # fn(model, ...) builds an optimiser for a GPT-shaped model
 TRAIN = "train"          # fn(model, x, y, optimizer, grad_clip) on a tiny language model
 EVALUATE = "evaluate"    # fn(model, data, ...) evaluates a tiny language model
+CACHE = "cache"          # fn(model, idx, cache) chunk after chunk on a GPT built here (run_cache)
+GENERATE = "generate"    # fn(model, idx, max_new_tokens, ...) on a GPT built here (run_generate)
+SAMPLE = "sample"        # fn(logits, ...) on rows repeated many times here (run_sample)
 
 
 class ModuleMismatch(Exception):
@@ -42,6 +45,12 @@ def invoke(fn, kind, args, kwargs):
         return run_train(fn, *args, **kwargs)
     if kind == EVALUATE:
         return run_evaluate(fn, *args, **kwargs)
+    if kind == CACHE:
+        return run_cache(fn, *args, **kwargs)
+    if kind == GENERATE:
+        return run_generate(fn, *args, **kwargs)
+    if kind == SAMPLE:
+        return run_sample(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -338,3 +347,146 @@ def run_evaluate(fn, spec, state, data, block_size, batch_size, eval_iters, seed
     return {"returned": value, "seen": model.seen, "training_after": model.training,
             "grads": any(p.grad is not None for p in model.parameters()),
             "generator_used": not torch.equal(generator.get_state(), before)}
+
+
+def gpt_model(config):
+    """A GPT written here, with GPT-2's module tree and parameter names for ``config`` ({name:
+    value}): what notebook 09's functions run on instead of a model the learner's code could
+    have patched. ``forward(idx, targets=None) -> (logits, loss)`` refuses more than block_size
+    tokens; blocks have ``ln_1``, ``attn`` (``c_attn``, ``c_proj``, ``n_head``), ``ln_2``, ``mlp``
+    (``c_fc``, ``c_proj``), all callable. ``.calls`` records every call of ``transformer.wte``,
+    each block's ``ln_1``, ``ln_f`` and ``lm_head``: [module name, sequence length, training,
+    gradients enabled]."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    cfg = make_config(config)
+    n, n_head = cfg.n_embd, cfg.n_head
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.n_head, self.n_embd = n_head, n
+            self.c_attn = nn.Linear(n, 3 * n)
+            self.c_proj = nn.Linear(n, n)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = (t.reshape(B, T, n_head, C // n_head).transpose(1, 2)
+                       for t in self.c_attn(x).split(C, dim=-1))
+            scores = q @ k.transpose(-2, -1) / math.sqrt(C // n_head)
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+            y = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1) @ v
+            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc = nn.Linear(n, 4 * n)
+            self.c_proj = nn.Linear(4 * n, n)
+
+        def forward(self, x):
+            return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.attn = nn.LayerNorm(n), Attention()
+            self.ln_2, self.mlp = nn.LayerNorm(n), MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = cfg
+            self.transformer = nn.ModuleDict(dict(
+                wte=nn.Embedding(cfg.vocab_size, n), wpe=nn.Embedding(cfg.block_size, n),
+                h=nn.ModuleList([Block() for _ in range(cfg.n_layer)]), ln_f=nn.LayerNorm(n)))
+            self.lm_head = nn.Linear(n, cfg.vocab_size, bias=False)
+            self.lm_head.weight = self.transformer.wte.weight
+
+        def forward(self, idx, targets=None):
+            T = idx.size(1)
+            if T > cfg.block_size:
+                raise ValueError(f"the model got {T} tokens, but its block_size is {cfg.block_size}: "
+                                 "it has no position embedding beyond that")
+            x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T, device=idx.device))
+            for block in self.transformer.h:
+                x = block(x)
+            logits = self.lm_head(self.transformer.ln_f(x))
+            loss = None
+            if targets is not None:
+                loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+            return logits, loss
+
+    model = Model()
+    model.calls = []
+
+    def recorder(name):
+        def hook(module, inputs, output):
+            x = inputs[0] if inputs else None
+            length = int(x.shape[1]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else -1
+            model.calls.append([name, length, bool(module.training), bool(torch.is_grad_enabled())])
+        return hook
+
+    watched = {"wte": model.transformer.wte, "ln_f": model.transformer.ln_f, "lm_head": model.lm_head}
+    watched.update({f"h.{i}.ln_1": b.ln_1 for i, b in enumerate(model.transformer.h)})
+    for name, module in watched.items():
+        module.register_forward_hook(recorder(name))
+    return model
+
+
+def _gpt(config, state):
+    model = gpt_model(config)
+    _load(model, state)
+    return model
+
+
+def run_cache(fn, config, state, chunks):
+    """Call ``fn(model, idx, cache)`` for each idx of ``chunks`` on ``gpt_model(config)`` loaded
+    with ``state``, in eval mode without gradients, with one cache list (empty at first).
+    Returns {"outputs": [what each call returned], "cache": the list's entries at the end,
+    each a list of what the entry holds (or its type name)}."""
+    import torch
+
+    model = _gpt(config, state).eval()
+    cache = []
+    with torch.no_grad():
+        outputs = [fn(model, idx, cache) for idx in chunks]
+
+    def entry(e):
+        if isinstance(e, (tuple, list)):
+            return [t if isinstance(t, torch.Tensor) else type(t).__name__ for t in e]
+        return type(e).__name__
+    return {"outputs": outputs, "cache": [entry(e) for e in cache] if isinstance(cache, list) else None}
+
+
+def run_generate(fn, config, state, idx, max_new_tokens, options, generator, training):
+    """Call ``fn(model, idx, max_new_tokens, **options, generator=generator)`` (no generator
+    argument when it is None) on ``gpt_model(config)`` loaded with ``state``, in training mode
+    if ``training``. Returns {"returned", "calls": the model's record of module calls,
+    "training_after"}."""
+    model = _gpt(config, state)
+    model.train(bool(training))
+    extra = {} if generator is None else {"generator": generator}
+    out = fn(model, idx, max_new_tokens, **options, **extra)
+    return {"returned": out, "calls": model.calls, "training_after": model.training}
+
+
+def run_sample(fn, rows, repeats, options, generator):
+    """Call ``fn(logits, **options, generator=generator)`` on ``logits = rows.repeat(repeats, 1)``
+    (row r of the batch is row r % len(rows) of ``rows``): many draws from a few distributions
+    without sending them all. Returns {"returned": what fn returned, "changed": whether fn
+    changed the logits it was given}."""
+    logits = rows.repeat(int(repeats), 1)
+    before = logits.clone()
+    extra = {} if generator is None else {"generator": generator}
+    out = fn(logits, **options, **extra)
+    changed = logits.shape != before.shape or not bool((logits == before).all())
+    return {"returned": out, "changed": changed}

@@ -75,6 +75,7 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     With ``use_cache`` the keys and values of earlier positions are kept (forward_with_cache)
     and each step runs the model on one new token; once the window is full it slides, and the
     window is read afresh, exactly as without the cache. Both give the same tokens."""
+    ### BEGIN SOLUTION
     block_size = model.config.block_size
     was_training = model.training
     model.eval()
@@ -93,3 +94,4 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     finally:
         model.train(was_training)
     return idx
+    ### END SOLUTION
