@@ -93,6 +93,9 @@ def plan_run(preset: str | None = None, overrides: dict | None = None, out: str 
     notes = []
     if resume:
         if not checkpoint.is_file():
+            if log.is_file():
+                raise RunError(f"--resume: the run in {folder} stopped before its first checkpoint (there is a "
+                               f"{log.name} but no {CHECKPOINT_NAME}): start it again with --overwrite")
             raise RunError(f"--resume: there is no checkpoint to resume in {folder} (no {CHECKPOINT_NAME}); "
                            "leave out --resume to start a new run")
         saved, saved_preset, step = read_config(checkpoint)

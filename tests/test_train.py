@@ -282,6 +282,10 @@ def test_run_folder_refusals(finished_run, tmp_path, capsys):
                    "no checkpoint to resume", "empty")
     one_line_error(main_in_process(capsys, "train", "--out", str(finished_run), "--resume", "--overwrite"),
                    "not allowed with")
+    (tmp_path / "early").mkdir()
+    (tmp_path / "early" / train.LOG_NAME).write_text("step,train_loss\n0,\n")
+    one_line_error(main_in_process(capsys, "train", "--out", str(tmp_path / "early"), "--resume"),
+                   "before its first checkpoint", "--overwrite")
     (tmp_path / "file").write_text("x")
     one_line_error(main_in_process(capsys, "train", "--out", str(tmp_path / "file")), "not a folder")
     broken = tmp_path / "broken"
