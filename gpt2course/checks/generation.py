@@ -161,8 +161,12 @@ def _frequency_verify(rows, options, mistakes):
         outside = (freq > 0) & (expected == 0)
         if outside.any():
             g, t = map(int, np.argwhere(outside)[0])
+            hint = (": for top_p, sort the probabilities in decreasing order, decide in that order, "
+                    "then put the decision back in vocabulary order (scatter with the sort's "
+                    "indices)" if options.get("top_p") is not None else "")
             raise CheckFailed(f"with {_describe(options)}, token {t} should never be drawn (it is "
-                              f"not kept), but it came {int(freq[g, t] * DRAWS)} times in {DRAWS} draws")
+                              f"not kept), but it came {int(freq[g, t] * DRAWS)} times in {DRAWS} "
+                              f"draws{hint}")
         missing = (freq == 0) & (expected > 10 / DRAWS)
         if missing.any():
             g, t = map(int, np.argwhere(missing)[0])

@@ -1,0 +1,554 @@
+"""Notebook 09's exercises (``sample_next_token``, ``forward_with_cache``, ``generate``): learner
+mistakes and valid alternatives.
+
+Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
+``gpt2course.reference`` other than the exercise itself, so a ``generate`` cell calls the
+reference ``sample_next_token`` and ``forward_with_cache``, and a ``forward_with_cache`` cell may
+use ``split_heads``, ``attention``, ``merge_heads`` and ``causal_mask``, as the notebook's would.
+
+How the checks see these answers: the sampler by the frequencies of thousands of draws (within 5
+binomial standard errors of softmax(logits / temperature) over the kept tokens, and never a token
+outside them), exactly for greedy decoding, and by drawing twice with one seed; the cache by
+feeding a sequence in chunks to a GPT the checks build and comparing logits and cache with a
+float64 oracle of the whole sequence; ``generate`` by replaying every new token against the
+oracle's logits of the window it should have read, and by what the model saw (its mode, whether
+gradients were on, how many positions it processed).
+"""
+
+from textwrap import dedent, indent
+
+from catalogue import tidy as _tidy
+
+NOTEBOOK = "09_generation.ipynb"
+
+_TOP_P = '''
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = F.softmax(sorted_logits, dim=-1)
+        before = probs.cumsum(dim=-1) - probs
+        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+'''
+
+_TOP_K = '''
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+'''
+
+
+def _sampler(temperature_line="logits = logits / temperature", top_k=_TOP_K, top_p=_TOP_P,
+             draw="return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)",
+             greedy="return logits.argmax(dim=-1, keepdim=True)"):
+    def block(text):
+        return indent(dedent(text).strip("\n"), "    ")
+    return (
+        "def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):\n"
+        "    if temperature == 0:\n"
+        f"        {greedy}\n"
+        f"    {temperature_line}\n"
+        f"{block(top_k)}\n{block(top_p)}\n{block(draw)}\n")
+
+
+WRONG = {
+    "sample_next_token": {
+        # The classic: the probabilities divided by the temperature, then renormalised. The
+        # division cancels out and every temperature samples softmax(logits).
+        "temperature_divides_probabilities": """
+            def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+                if temperature == 0:
+                    return logits.argmax(dim=-1, keepdim=True)
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = F.softmax(logits, dim=-1) / temperature
+                probs = probs / probs.sum(dim=-1, keepdim=True)
+                if top_p is not None:
+                    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+                    before = sorted_probs.cumsum(-1) - sorted_probs
+                    sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)
+                    probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+                return torch.multinomial(probs, 1, generator=generator)
+            """,
+        "temperature_multiplies": _sampler(temperature_line="logits = logits * temperature"),
+        "temperature_ignored": _sampler(temperature_line="pass"),
+        # argmax without keepdim: (B,) instead of (B, 1).
+        "greedy_without_keepdim": _sampler(greedy="return logits.argmax(dim=-1)"),
+        # topk(k + 1): the k-th largest is taken from one place too far.
+        "top_k_keeps_one_more": _sampler(top_k='''
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k + 1, logits.size(-1)), dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+        '''),
+        # <= instead of <: the k-th largest itself is dropped.
+        "top_k_drops_the_kth": _sampler(top_k='''
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits <= kth, float("-inf"))
+        '''),
+        # torch.topk(logits, top_k) fails when top_k exceeds the vocabulary.
+        "top_k_not_clamped": _sampler(top_k='''
+            if top_k is not None:
+                v, _ = torch.topk(logits, top_k)
+                logits = logits.masked_fill(logits < v[:, [-1]], float("-inf"))
+        '''),
+        # cumsum > top_p removed without the shift: the token that crosses top_p goes too.
+        "top_p_drops_the_crossing_token": _sampler(top_p='''
+            if top_p is not None:
+                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+                cum = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+                remove = cum > top_p
+                remove[:, 0] = False
+                sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+                logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        '''),
+        # Shifted twice (the shift done on a mask that was already "probability above"): one
+        # token too many.
+        "top_p_keeps_one_more": _sampler(top_p='''
+            if top_p is not None:
+                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+                probs = F.softmax(sorted_logits, dim=-1)
+                remove = (probs.cumsum(dim=-1) - probs) > top_p
+                remove[:, 1:] = remove[:, :-1].clone()
+                remove[:, 0] = False
+                sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+                logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        '''),
+        # The mask made in sorted order is applied to the unsorted logits.
+        "top_p_mask_not_unsorted": _sampler(top_p='''
+            if top_p is not None:
+                sorted_logits, _ = torch.sort(logits, dim=-1, descending=True)
+                probs = F.softmax(sorted_logits, dim=-1)
+                remove = (probs.cumsum(dim=-1) - probs) >= top_p
+                logits = logits.masked_fill(remove, float("-inf"))
+        '''),
+        # The nucleus chosen from the probabilities before the temperature.
+        "top_p_before_temperature": """
+            def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+                if temperature == 0:
+                    return logits.argmax(dim=-1, keepdim=True)
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                if top_p is not None:
+                    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+                    probs = F.softmax(sorted_logits, dim=-1)
+                    before = probs.cumsum(dim=-1) - probs
+                    sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
+                    logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+                probs = F.softmax(logits / temperature, dim=-1)
+                return torch.multinomial(probs, num_samples=1, generator=generator)
+            """,
+        # Top-p computed on the full distribution and intersected with top-k afterwards.
+        "top_p_ignores_top_k": """
+            def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+                if temperature == 0:
+                    return logits.argmax(dim=-1, keepdim=True)
+                logits = logits / temperature
+                keep = torch.ones_like(logits, dtype=torch.bool)
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+                    keep &= logits >= kth
+                if top_p is not None:
+                    probs, order = torch.sort(F.softmax(logits, dim=-1), dim=-1, descending=True)
+                    sorted_keep = (probs.cumsum(dim=-1) - probs) < top_p
+                    keep &= torch.zeros_like(keep).scatter(-1, order, sorted_keep)
+                logits = logits.masked_fill(~keep, float("-inf"))
+                return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+            """,
+        # The global random generator: a seed does not reproduce the draws.
+        "generator_ignored": _sampler(
+            draw="return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)"),
+        # Divides the caller's logits in place.
+        "temperature_in_place": _sampler(temperature_line="logits /= temperature"),
+        # In-place masking; harmless after a division, but at temperature 1 there is none.
+        "top_k_in_place_at_temperature_1": _sampler(
+            temperature_line="logits = logits / temperature if temperature != 1.0 else logits",
+            top_k='''
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+                logits[logits < kth] = float("-inf")
+        '''),
+        # Softmax over the batch dimension.
+        "softmax_over_batch": _sampler(
+            draw="return torch.multinomial(F.softmax(logits, dim=0), num_samples=1, generator=generator)"),
+        # Always greedy: no sampling at all.
+        "always_argmax": _sampler(draw="return logits.argmax(dim=-1, keepdim=True)"),
+        # The cumulative sum over the tokens in vocabulary order, not sorted by probability.
+        "top_p_without_sorting": _sampler(top_p='''
+            if top_p is not None:
+                probs = F.softmax(logits, dim=-1)
+                before = probs.cumsum(dim=-1) - probs
+                logits = logits.masked_fill(before >= top_p, float("-inf"))
+        '''),
+        # int32 ids.
+        "int32_ids": _sampler(
+            draw="return torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator).int()"),
+    },
+    "forward_with_cache": {},
+    "generate": {},
+}
+
+_CACHE = '''
+def forward_with_cache(model, idx, cache):
+    past = cache[0][0].size(2) if cache else 0
+    B, T = idx.shape
+    positions = {positions}
+    x = model.transformer.wte(idx) + model.transformer.wpe(positions)
+    for i, block in enumerate(model.transformer.h):
+        attn = block.attn
+        q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
+        q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
+{store}
+        mask = {mask}
+        y, _ = attention(q, k, v, mask)
+        x = x + attn.c_proj(merge_heads(y))
+        x = x + block.mlp({mlp_in})
+    return {out}
+'''
+
+_STORE = '''
+        if i < len(cache):
+            k = torch.cat([cache[i][0], k], dim=2)
+            v = torch.cat([cache[i][1], v], dim=2)
+            cache[i] = (k, v)
+        else:
+            cache.append((k, v))
+'''
+
+
+def _cache(positions="torch.arange(past, past + T)", store=_STORE,
+           mask="torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)",
+           mlp_in="block.ln_2(x)", out="model.lm_head(model.transformer.ln_f(x))"):
+    store = "\n".join(line for line in store.strip("\n").splitlines())
+    return _CACHE.format(positions=positions, store=store, mask=mask, mlp_in=mlp_in, out=out)
+
+
+WRONG["forward_with_cache"] = {
+    # Positions 0 .. T-1 as in a plain forward pass.
+    "positions_restart_at_zero": _cache(positions="torch.arange(T)"),
+    # Off by one: the first new token put after the cache's last position plus one.
+    "positions_one_too_far": _cache(positions="torch.arange(past + 1, past + T + 1)"),
+    # Attends to the cache but never stores the new keys and values.
+    "cache_not_appended": _cache(store='''
+        if i < len(cache):
+            k = torch.cat([cache[i][0], k], dim=2)
+            v = torch.cat([cache[i][1], v], dim=2)
+    '''),
+    # Stores only the new keys and values, replacing the old ones.
+    "cache_overwritten": _cache(store='''
+        new = (k, v)
+        if i < len(cache):
+            k = torch.cat([cache[i][0], k], dim=2)
+            v = torch.cat([cache[i][1], v], dim=2)
+            cache[i] = new
+        else:
+            cache.append(new)
+    '''),
+    # Rebinds the name: the caller's list stays empty.
+    "cache_rebound": """
+        def forward_with_cache(model, idx, cache):
+            past = cache[0][0].size(2) if cache else 0
+            B, T = idx.shape
+            x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
+            new_cache = []
+            for i, block in enumerate(model.transformer.h):
+                attn = block.attn
+                q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
+                q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
+                if cache:
+                    k = torch.cat([cache[i][0], k], dim=2)
+                    v = torch.cat([cache[i][1], v], dim=2)
+                new_cache.append((k, v))
+                mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+                y, _ = attention(q, k, v, mask)
+                x = x + attn.c_proj(merge_heads(y))
+                x = x + block.mlp(block.ln_2(x))
+            cache = new_cache
+            return model.lm_head(model.transformer.ln_f(x))
+        """,
+    # is_causal=True: the triangle starts at the first key, wrong once the cache is not empty.
+    "sdpa_is_causal": _cache(mask="None").replace(
+        "y, _ = attention(q, k, v, mask)",
+        "y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1)"),
+    # No mask at all: right for one new token, wrong for a chunk.
+    "no_mask": _cache(mask="None"),
+    # The mask of a plain forward pass, only when the cache is empty.
+    "mask_only_without_cache": _cache(mask="causal_mask(T) if past == 0 else None"),
+    # The (T, T) causal mask padded with True on the left, but built with the wrong diagonal.
+    "mask_diagonal_zero": _cache(mask="torch.ones(T, past + T, dtype=torch.bool).tril()"),
+    # Only the last position's logits.
+    "last_position_only": _cache(out="model.lm_head(model.transformer.ln_f(x[:, -1:, :]))[:, -1, :]"),
+    # The MLP on the residual stream without ln_2.
+    "mlp_without_ln_2": _cache(mlp_in="x"),
+    # ln_f forgotten.
+    "no_final_layernorm": _cache(out="model.lm_head(x)"),
+    # Keys and values cached before split_heads: (B, S, C), so the cache has the wrong layout.
+    "cache_before_split_heads": """
+        def forward_with_cache(model, idx, cache):
+            past = cache[0][0].size(1) if cache else 0
+            B, T = idx.shape
+            x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
+            for i, block in enumerate(model.transformer.h):
+                attn = block.attn
+                q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
+                if i < len(cache):
+                    k = torch.cat([cache[i][0], k], dim=1)
+                    v = torch.cat([cache[i][1], v], dim=1)
+                    cache[i] = (k, v)
+                else:
+                    cache.append((k, v))
+                q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
+                mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+                y, _ = attention(q, k, v, mask)
+                x = x + attn.c_proj(merge_heads(y))
+                x = x + block.mlp(block.ln_2(x))
+            return model.lm_head(model.transformer.ln_f(x))
+        """,
+}
+
+_GENERATE = '''
+@torch.no_grad()
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+             generator=None, use_cache=True):
+    block_size = model.config.block_size
+    was_training = model.training
+    {eval}
+    cache = None
+    for _ in range(max_new_tokens):
+        if not use_cache:
+            logits, _ = model({window})
+        elif cache is None or {full}:
+            cache = []
+            logits = forward_with_cache(model, {window}, cache)
+        else:
+            {step}
+        next_id = {sample}
+        idx = torch.cat([idx, next_id], dim=1)
+    {restore}
+    return {out}
+'''
+
+
+def _generate(eval="model.eval()", window="idx[:, -block_size:]", full="cache[0][0].size(2) >= block_size",
+              step="logits = forward_with_cache(model, idx[:, -1:], cache)",
+              sample="sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)",
+              restore="model.train(was_training)", out="idx", decorator=True):
+    src = _GENERATE.format(eval=eval, window=window, full=full, step=step, sample=sample,
+                           restore=restore, out=out)
+    return src if decorator else src.replace("@torch.no_grad()\n", "")
+
+
+WRONG["generate"] = {
+    # The whole sequence every step: the model refuses more than block_size tokens.
+    "no_cropping": _generate(window="idx"),
+    # One token short of the window.
+    "crops_one_short": _generate(window="idx[:, -(block_size - 1):]"),
+    # The first block_size tokens instead of the last.
+    "crops_the_start": _generate(window="idx[:, :block_size]"),
+    # use_cache is ignored: always the slow path.
+    "cache_never_used": _generate().replace("if not use_cache:", "if True:"),
+    # The cache is never restarted: positions run past block_size.
+    "cache_never_restarted": _generate(full="False"),
+    # Slides the cache by dropping its oldest entry: the cached keys carry their old positions.
+    "cache_slides": _generate(step='''
+            if cache[0][0].size(2) >= block_size:
+                for i, (k, v) in enumerate(cache):
+                    cache[i] = (k[:, :, 1:], v[:, :, 1:])
+            logits = forward_with_cache(model, idx[:, -1:], cache)
+    '''.strip(), full="False"),
+    # No eval mode.
+    "no_eval": _generate(eval="pass"),
+    # eval, never back.
+    "mode_not_restored": _generate(restore="pass"),
+    # Always back to training mode, whatever it was.
+    "always_train_after": _generate(restore="model.train()"),
+    # Gradients on: no decorator.
+    "no_no_grad": _generate(decorator=False),
+    # Options not passed on: always temperature 1, no filters.
+    "options_not_passed": _generate(sample="sample_next_token(logits[:, -1, :], generator=generator)"),
+    # The generator not passed on.
+    "generator_not_passed": _generate(
+        sample="sample_next_token(logits[:, -1, :], temperature, top_k, top_p)"),
+    # The first position's logits.
+    "first_position_logits": _generate(
+        sample="sample_next_token(logits[:, 0, :], temperature, top_k, top_p, generator)"),
+    # The cache restarted on the whole text, not the window: fails once the text is longer.
+    "cache_restart_uncropped": _generate().replace(
+        "logits = forward_with_cache(model, idx[:, -block_size:], cache)",
+        "logits = forward_with_cache(model, idx, cache)"),
+    # Returns the new tokens only.
+    "returns_new_tokens_only": _generate().replace(
+        "    block_size = model.config.block_size",
+        "    block_size = model.config.block_size\n    T0 = idx.size(1)").replace(
+        "return idx", "return idx[:, T0:]"),
+    # The whole window fed to forward_with_cache every step, with the same cache.
+    "window_into_the_cache_each_step": _generate(
+        step="logits = forward_with_cache(model, idx[:, -block_size:], cache)"),
+}
+
+VALID = {
+    "sample_next_token": {
+        # Hugging Face's way: remove where cumsum > top_p, shifted right by one.
+        "top_p_shifted_mask": _sampler(top_p='''
+            if top_p is not None:
+                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+                remove = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1) > top_p
+                remove[..., 1:] = remove[..., :-1].clone()
+                remove[..., 0] = False
+                logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+        '''),
+        # searchsorted finds how many tokens the nucleus needs.
+        "top_p_searchsorted": _sampler(top_p='''
+            if top_p is not None:
+                probs, order = torch.sort(F.softmax(logits, dim=-1), dim=-1, descending=True)
+                cum = probs.cumsum(dim=-1)
+                n_keep = torch.searchsorted(cum, torch.full((logits.size(0), 1), float(top_p)), right=False) + 1
+                ranks = torch.arange(logits.size(-1)).expand_as(logits)
+                sorted_keep = ranks < n_keep
+                keep = torch.zeros_like(sorted_keep).scatter(-1, order, sorted_keep)
+                logits = logits.masked_fill(~keep, float("-inf"))
+        '''),
+        # Top-k by sorting.
+        "top_k_by_sort": _sampler(top_k='''
+            if top_k is not None:
+                k = min(top_k, logits.size(-1))
+                kth = torch.sort(logits, dim=-1, descending=True).values[:, k - 1].unsqueeze(-1)
+                logits = torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+        '''),
+        # The Gumbel-max trick with the generator: argmax(logits + Gumbel noise) samples the
+        # same distribution as softmax + multinomial.
+        "gumbel_max": _sampler(draw='''
+            u = torch.rand(logits.shape, generator=generator).clamp_min(1e-20)
+            return (logits - torch.log(-torch.log(u))).argmax(dim=-1, keepdim=True)
+        '''),
+        # Exponential races: argmax(p / E) with E ~ Exp(1) is a draw from p.
+        "exponential_race": _sampler(draw='''
+            probs = F.softmax(logits, dim=-1)
+            e = torch.empty_like(probs).exponential_(1.0, generator=generator)
+            return (probs / e).argmax(dim=-1, keepdim=True)
+        '''),
+        # Temperature on the probabilities as a power: p ** (1 / T) renormalised is
+        # softmax(logits / T); unnormalised weights are fine for multinomial.
+        "probability_power": """
+            def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+                if not temperature:
+                    return torch.argmax(logits, dim=1).unsqueeze(1)
+                probs = torch.softmax(logits.double(), dim=-1) ** (1.0 / temperature)
+                probs = probs / probs.sum(dim=-1, keepdim=True)
+                if top_k is not None:
+                    kth = probs.topk(min(top_k, probs.size(-1)), dim=-1).values[:, -1:]
+                    probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+                    probs = probs / probs.sum(dim=-1, keepdim=True)
+                if top_p is not None:
+                    sorted_probs, order = probs.sort(dim=-1, descending=True)
+                    keep = (sorted_probs.cumsum(-1) - sorted_probs) < top_p
+                    probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
+                return torch.multinomial(probs, 1, generator=generator)
+            """,
+        "reference": _sampler(),
+    },
+    "forward_with_cache": {
+        # SDPA with the boolean (T, S + T) mask.
+        "sdpa_with_mask": _cache().replace(
+            "y, _ = attention(q, k, v, mask)",
+            "y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)"),
+        # is_causal only when there is no cache; one new token needs no mask.
+        "sdpa_causal_only_when_square": _cache(mask="None").replace(
+            "y, _ = attention(q, k, v, mask)",
+            "y = F.scaled_dot_product_attention(q, k, v, is_causal=(past == 0 and T > 1)) if past == 0 or T == 1 "
+            "else F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, past + T, dtype=torch.bool).tril(past))"),
+        # Entries as mutable [k, v] lists, extended in place; the mask from position numbers;
+        # the position embeddings sliced from the weight.
+        "list_entries_and_position_mask": """
+            def forward_with_cache(model, idx, cache):
+                S = 0 if len(cache) == 0 else cache[0][0].shape[-2]
+                T = idx.shape[1]
+                pos = torch.arange(S, S + T, device=idx.device)
+                x = model.transformer.wte(idx) + model.transformer.wpe.weight[S:S + T]
+                keys_pos = torch.arange(S + T, device=idx.device)
+                allowed = keys_pos[None, :] <= pos[:, None]          # (T, S + T)
+                for i, block in enumerate(model.transformer.h):
+                    h = block.ln_1(x)
+                    qkv = block.attn.c_attn(h)
+                    q, k, v = qkv.chunk(3, dim=-1)
+                    nh = model.config.n_head
+                    q, k, v = split_heads(q, nh), split_heads(k, nh), split_heads(v, nh)
+                    if len(cache) <= i:
+                        cache.append([k, v])
+                    else:
+                        cache[i][0] = torch.cat((cache[i][0], k), dim=-2)
+                        cache[i][1] = torch.cat((cache[i][1], v), dim=-2)
+                    K, V = cache[i]
+                    att = torch.einsum("bhtd,bhsd->bhts", q, K) / math.sqrt(q.size(-1))
+                    att = att.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+                    x = x + block.attn.c_proj(merge_heads(att @ V))
+                    x = x + block.mlp(block.ln_2(x))
+                return model.lm_head(model.transformer.ln_f(x))
+            """,
+        "reference": _cache(),
+    },
+    "generate": {
+        # A while loop on the length; with torch.no_grad() inside.
+        "while_loop": """
+            def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                         generator=None, use_cache=True):
+                bs = model.config.block_size
+                mode = model.training
+                model.eval()
+                target = idx.size(1) + max_new_tokens
+                cache = []
+                with torch.no_grad():
+                    while idx.size(1) < target:
+                        if use_cache and cache and cache[0][0].size(2) < bs:
+                            logits = forward_with_cache(model, idx[:, -1:], cache)
+                        elif use_cache:
+                            cache = []
+                            logits = forward_with_cache(model, idx[:, -bs:], cache)
+                        else:
+                            logits = model(idx[:, -bs:])[0]
+                        idx = torch.cat((idx, sample_next_token(logits[:, -1], temperature, top_k,
+                                                                top_p, generator)), dim=1)
+                model.train(mode)
+                return idx
+            """,
+        # Once the window is full, give up on the cache and read whole windows.
+        "uncached_once_full": _generate(step='''
+            if cache[0][0].size(2) >= block_size:
+                logits, _ = model(idx[:, -block_size:])
+            else:
+                logits = forward_with_cache(model, idx[:, -1:], cache)
+    '''.strip(), full="False"),
+        # inference_mode, a preallocated output, and try/finally for the mode.
+        "inference_mode_preallocated": """
+            def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                         generator=None, use_cache=True):
+                B, T = idx.shape
+                block_size = model.config.block_size
+                out = torch.empty(B, T + max_new_tokens, dtype=torch.long)
+                out[:, :T] = idx
+                was_training = model.training
+                model.eval()
+                try:
+                    with torch.inference_mode():
+                        cache = []
+                        for t in range(T, T + max_new_tokens):
+                            if not use_cache:
+                                logits = model(out[:, max(0, t - block_size):t])[0]
+                            elif not cache or cache[0][0].shape[2] == block_size:
+                                cache.clear()
+                                logits = forward_with_cache(model, out[:, max(0, t - block_size):t], cache)
+                            else:
+                                logits = forward_with_cache(model, out[:, t - 1:t], cache)
+                            out[:, t:t + 1] = sample_next_token(logits[:, -1, :], temperature, top_k, top_p,
+                                                                generator)
+                finally:
+                    model.train(was_training)
+                return out
+            """,
+        "reference": _generate(),
+    },
+}
+
+WRONG, VALID = map(_tidy, (WRONG, VALID))
