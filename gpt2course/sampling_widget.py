@@ -50,7 +50,8 @@ def filtered_probs(logits, temperature: float, top_k: int = 0, top_p: float = 1.
 
 
 def _shown(token: str) -> str:
-    return repr(token)[1:-1] if token.strip() != token or not token.isprintable() else token
+    """A token as a label: escapes for control characters, spaces made visible."""
+    return (token if token.isprintable() else repr(token)[1:-1]).replace(" ", "\u2423")
 
 
 class SamplingWidget(widgets.VBox):
