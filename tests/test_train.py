@@ -455,9 +455,12 @@ def test_two_processes_equal_one_with_accumulation(tmp_path):
             assert (a[key] is None) == (b[key] is None), (a, b)
             if a[key] is not None:
                 assert b[key] == pytest.approx(a[key], rel=1e-5, abs=0), (key, a, b)
+    # Adam moves a parameter by about lr wherever its gradient is tiny, whatever the gradient's
+    # rounding: a different summation order can shift such a parameter by a small fraction of
+    # lr (1e-3). atol is 1% of it; a wrong batch split moves parameters by whole steps.
     first, second = read_checkpoint(tmp_path / "one"), read_checkpoint(tmp_path / "two")
     for name, value in first.model_state.items():
-        torch.testing.assert_close(second.model_state[name], value, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(second.model_state[name], value, rtol=1e-4, atol=1e-5)
 
 
 def test_ctrl_c_under_torchrun_saves_once_and_leaves_no_process(tmp_path):
