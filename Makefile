@@ -45,7 +45,7 @@ grade: setup  ## grade one notebook: make grade NB=notebooks/00_welcome.ipynb
 bench: setup system-deps  ## time grading one learner's full series (2 cores)
 	$(PY) -m grader bench --jobs 2
 
-bench-models: setup  ## training speed vs Hugging Face and the KV-cache speed-up (appends to bench/RESULTS.md)
+bench-models: setup  ## training speed vs Hugging Face, the KV-cache speed-up and the cpu preset run (appends to bench/RESULTS.md)
 	$(PY) bench/train_speed.py
 	$(PY) bench/kv_cache.py
 	$(PY) bench/train_run.py
