@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -14,6 +16,23 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_NAMES = sorted(p.name for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Only addresses on this machine may be opened; anything else fails the test.
+    Test modules that could reach the network use it for every test:
+    ``pytestmark = pytest.mark.usefixtures("no_network")``."""
+    real = urllib.request.urlopen
+
+    def guarded(request, *args, **kwargs):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        if urlparse(url).hostname not in LOCAL_HOSTS:
+            raise AssertionError(f"a test tried to open {url}")
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", guarded)
 
 
 def nbgrader(cell) -> dict:
