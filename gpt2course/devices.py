@@ -82,10 +82,9 @@ def autocast_dtype(device, requested: str = "auto"):
         raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {requested!r}")
     cuda = device.type == "cuda"
     capability = torch.cuda.get_device_capability(device) if cuda else None
-    if requested == "auto":
-        if not cuda:
-            return torch.float32
-        return torch.bfloat16 if capability >= (8, 0) else torch.float16
+    if requested == "auto":  # notebook 10's rule (reference.gpu.autocast_dtype); None: float32
+        from .reference.gpu import autocast_dtype as auto_dtype
+        return auto_dtype(device, capability) or torch.float32
     if requested == "float16" and device.type == "mps":
         raise RunError("--dtype float16 (with loss scaling) is not supported on mps here; use float32 or bfloat16")
     if requested == "bfloat16" and cuda and capability < (8, 0):

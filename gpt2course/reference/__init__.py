@@ -13,6 +13,7 @@ from .bpe import decode, encode, get_pair_counts, merge, train_bpe
 from .embeddings import Embeddings
 from .generation import forward_with_cache, generate, sample_next_token
 from .gpt import GPT, load_hf_weights
+from .gpu import autocast_dtype, load_checkpoint, save_checkpoint
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
 from .softmax import softmax
@@ -30,4 +31,5 @@ __all__ = [
     "GPTConfig", "GPT", "load_hf_weights",
     "lm_loss", "configure_optimizer", "get_lr", "train_step", "estimate_loss",
     "sample_next_token", "generate", "forward_with_cache",
+    "autocast_dtype", "save_checkpoint", "load_checkpoint",
 ]
