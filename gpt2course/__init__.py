@@ -7,9 +7,15 @@
 - ``gpt2course.env``: fast mode and device selection.
 - ``gpt2course.weights``: GPT-2 weights as safetensors files: read, infer the config, download, load.
 - ``gpt2course.fixtures``: the tiny GPT-2 test checkpoint in ``data/fixtures`` (``load_fixture``).
-- ``gpt2course.cli``: the command line, ``python -m gpt2course generate``.
-- ``gpt2course.fast``: ``fuse(model)``, PyTorch's fused kernels in place of the hand-written ones.
-- ``gpt2course.viz``: plots used by the notebooks.
+- ``gpt2course.cli``: the command line, ``python -m gpt2course generate`` and ``train``.
+- ``gpt2course.train``: the training run behind ``train`` (with ``presets``, ``checkpoint``,
+  ``devices`` (processes, device, autocast dtype) and ``runlog``).
+- ``gpt2course.fast``: ``fuse(model)``, PyTorch's fused kernels in place of the hand-written ones,
+  and the LM head and loss in one autograd node.
+- ``gpt2course.mfu``: FLOPs per token, GPUs' peak FLOP/s, model FLOPs utilisation.
+- ``gpt2course.speed_ladder``: tokens/s with each optimisation switched on in turn (notebook 10).
+- ``gpt2course.viz``, ``loss_plot``, ``sampling_widget``, ``attention_explorer``: plots and
+  widgets used by the notebooks.
 """
 
 __version__ = "0.1.0"
