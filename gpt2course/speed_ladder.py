@@ -27,7 +27,10 @@ compute the same losses up to rounding (tests/test_speed_ladder.py checks it); p
 vocabulary adds zero logits to the softmax, which changes the loss slightly.
 
 The rows say tokens/s, the ratio to the first rung measured (normally ``fp32``) and, on GPUs listed in ``gpt2course.mfu``,
-the MFU (model FLOPs of the unpadded model, LM head included). ``plot_ladder`` draws them.
+the MFU (model FLOPs of the unpadded model, LM head included) against one peak for every rung:
+the GPU's dense peak in the dtype autocast would use (bfloat16 or float16), so that the MFU
+column grows with tokens/s (a float32 rung measured against the float32 peak would look
+efficient while being slow). ``plot_ladder`` draws them.
 Measured numbers depend on the machine and its load: a shared CPU swings by tens of percent.
 """
 
@@ -205,6 +208,7 @@ def speed_ladder(config, device=None, batch_size: int = 8, steps: int = 5, warmu
     device = torch.device(device or default_device())
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
     name = device_name(device)
+    reference_dtype = autocast_dtype(device, capability) or "float32"  # every rung's MFU is of this peak
     generator = torch.Generator().manual_seed(seed)
     data = torch.randint(config.vocab_size, (warmup + steps, batch_size, config.block_size + 1),
                          generator=generator)
@@ -248,8 +252,7 @@ def speed_ladder(config, device=None, batch_size: int = 8, steps: int = 5, warmu
             row.tokens_per_s = tokens / seconds
             baseline = baseline or row.tokens_per_s
             row.ratio = row.tokens_per_s / baseline
-            arithmetic = switches.autocast or ("tf32" if switches.tf32 else "float32")
-            row.mfu = mfu(row.tokens_per_s, config, name, arithmetic)
+            row.mfu = mfu(row.tokens_per_s, config, name, reference_dtype)
             if rung.switch == "compile":
                 row.note = f"warm-up with compiling: {total - seconds:.0f} s"
             bar.set_postfix_str(f"{row.tokens_per_s:,.0f} tok/s", refresh=False)
@@ -263,7 +266,7 @@ def speed_ladder(config, device=None, batch_size: int = 8, steps: int = 5, warmu
 
 def format_ladder(rows: list[LadderRow]) -> str:
     """The rows as a Markdown table (rung, tokens/s, x first rung, MFU, note or skipped reason)."""
-    lines = ["| rung | tokens/s | x first | MFU | note |", "| --- | ---: | ---: | ---: | --- |"]
+    lines = ["| rung | tokens/s | x first | MFU (of the 16-bit peak) | note |", "| --- | ---: | ---: | ---: | --- |"]
     for row in rows:
         if row.tokens_per_s is None:
             lines.append(f"| {row.name} | - | - | - | skipped: {row.skipped} |")

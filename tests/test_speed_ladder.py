@@ -123,3 +123,19 @@ def test_which_rungs_apply_on_gpus():
     assert ladder_module._not_applicable(autocast, cuda, (7, 5), False) is None  # float16
     assert ladder_module._not_applicable(compile_, cuda, (9, 0), True) is None
     assert "not asked for" in ladder_module._not_applicable(compile_, cuda, (9, 0), False)
+
+
+def test_every_rung_has_its_mfu_against_the_same_16_bit_peak(monkeypatch):
+    # As on an A100 that autocasts to bfloat16: the float32 rung too is measured against the
+    # bfloat16 peak, so the MFU column is tokens/s times one constant.
+    from gpt2course import mfu as mfu_module
+
+    monkeypatch.setattr("gpt2course.reference.gpu.autocast_dtype", lambda device, capability=None: torch.bfloat16)
+    monkeypatch.setattr(mfu_module, "device_name", lambda device=None: "NVIDIA A100-SXM4-40GB")
+    rows = speed_ladder(CONFIG, rungs=RUNGS[:4], **FAST)
+    measured = [row for row in rows if row.tokens_per_s is not None]
+    assert len(measured) == 3  # fp32, autocast, fused (TF32 is skipped on a CPU device)
+    peak = mfu_module.peak_flops("NVIDIA A100-SXM4-40GB", torch.bfloat16)
+    for row in measured:
+        assert row.mfu == pytest.approx(row.tokens_per_s * mfu_module.flops_per_token(CONFIG) / peak)
+    assert "16-bit peak" in format_ladder(rows)
