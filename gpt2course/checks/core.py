@@ -132,6 +132,7 @@ def raised(name: str, case: Case, type_name: str, message: str) -> CheckFailed:
     if type_name in MESSAGE_ERRORS:
         return CheckFailed(f"{name} [{case.label}]: {message}")
     if type_name in case.errors:
+        message = " ".join(message.split())  # one line: library messages often span several
         return CheckFailed(f"{name} [{case.label}] raised {type_name} ({message[:160]}): "
                            f"{case.errors[type_name]}")
     return CheckFailed(f"{name} [{case.label}] raised {type_name}: {message}")

@@ -21,6 +21,9 @@ EVALUATE = "evaluate"    # fn(model, data, ...) evaluates a tiny language model
 CACHE = "cache"          # fn(model, idx, cache) chunk after chunk on a GPT built here (run_cache)
 GENERATE = "generate"    # fn(model, idx, max_new_tokens, ...) on a GPT built here (run_generate)
 SAMPLE = "sample"        # fn(logits, ...) on rows repeated many times here (run_sample)
+AUTOCAST = "autocast"    # fn(device[, capability]) with a stand-in GPU in torch.cuda (run_autocast)
+SAVE_CHECKPOINT = "save_checkpoint"  # fn(path, model, optimizer, step[, scaler]); the file's bytes back
+LOAD_CHECKPOINT = "load_checkpoint"  # fn(path, model, optimizer[, scaler]) on a file written here
 
 
 class ModuleMismatch(Exception):
@@ -51,6 +54,12 @@ def invoke(fn, kind, args, kwargs):
         return run_generate(fn, *args, **kwargs)
     if kind == SAMPLE:
         return run_sample(fn, *args, **kwargs)
+    if kind == AUTOCAST:
+        return run_autocast(fn, *args, **kwargs)
+    if kind == SAVE_CHECKPOINT:
+        return run_save_checkpoint(fn, *args, **kwargs)
+    if kind == LOAD_CHECKPOINT:
+        return run_load_checkpoint(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -490,3 +499,232 @@ def run_sample(fn, rows, repeats, options, generator):
     out = fn(logits, **options, **extra)
     changed = logits.shape != before.shape or not bool((logits == before).all())
     return {"returned": out, "changed": changed}
+
+
+def _asked(device):
+    """What a stand-in torch.cuda function was asked about, as plain data."""
+    import torch
+    if device is None:
+        return None
+    if isinstance(device, torch.device):
+        return ["device", str(device)]
+    if isinstance(device, str):
+        return ["str", device]
+    if isinstance(device, int) and not isinstance(device, bool):
+        return ["int", int(device)]
+    return ["other", type(device).__name__]
+
+
+def _plain_or_type(value):
+    """``value`` if it is None, a number or a string, else [\"not plain\", its type, its repr]."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        text = repr(value)[:120]
+    except Exception:  # noqa: BLE001 - a repr that fails is only a description
+        text = "?"
+    return ["not plain", type(value).__name__, text]
+
+
+def run_autocast(fn, device, capability, gpus):
+    """Call ``fn(device)`` (``fn(device, capability=capability)`` when ``capability`` is not
+    None) while torch.cuda stands for a machine whose GPUs have the compute capabilities ``gpus``
+    ([major, minor] per device index; the current device is 0): get_device_capability and
+    get_device_properties answer from ``gpus`` and record what they were asked about,
+    is_bf16_supported says True (as PyTorch does on a T4, which only emulates bfloat16),
+    is_available True, device_count len(gpus) (get_device_name answers too). ``device`` is ["str", text] or ["device",
+    text] (a torch.device). The real functions are back in place afterwards.
+    Returns {"returned": str(dtype), None, or [\"not plain\", type, repr], "asked": [what the
+    capability functions were asked about], "bf16_asked": whether is_bf16_supported was called}."""
+    import types
+
+    import torch
+
+    cuda = torch.cuda
+    asked, bf16 = [], []
+    device = torch.device(device[1]) if device[0] == "device" else str(device[1])
+
+    def capability_of(device=None):
+        asked.append(_asked(device))
+        index = device
+        if device is None:
+            index = 0
+        elif not isinstance(device, int):
+            d = torch.device(device)
+            if d.type != "cuda":
+                raise ValueError(f"Expected a cuda device, but got: {d}")
+            index = 0 if d.index is None else d.index
+        if not 0 <= index < len(gpus):
+            raise AssertionError(f"Invalid device id {index}: this machine has {len(gpus)} GPUs")
+        return tuple(int(n) for n in gpus[index])
+
+    def properties(device=None):
+        major, minor = capability_of(device)
+        return types.SimpleNamespace(major=major, minor=minor, name="a GPU standing in for the checks",
+                                     total_memory=16 * 2**30, multi_processor_count=40)
+
+    def bf16_supported(*args, **kwargs):
+        bf16.append(True)
+        return True
+
+    stubs = {"get_device_capability": capability_of, "get_device_properties": properties,
+             "is_bf16_supported": bf16_supported, "is_available": lambda: True,
+             "device_count": lambda: len(gpus), "current_device": lambda: 0,
+             "get_device_name": lambda device=None: "a GPU standing in for the checks"}
+    saved = {name: getattr(cuda, name) for name in stubs}
+    try:
+        for name, stub in stubs.items():
+            setattr(cuda, name, stub)
+        out = fn(device) if capability is None else fn(device, capability=tuple(capability))
+    finally:
+        for name, real in saved.items():
+            setattr(cuda, name, real)
+    returned = str(out) if isinstance(out, torch.dtype) else _plain_or_type(out)
+    return {"returned": returned, "asked": asked, "bf16_asked": bool(bf16)}
+
+
+def checkpoint_model(config, tied, state=None, init_seed=0):
+    """``gpt_model(config)`` for the checkpoint checks (initialised with the global RNG seeded with
+    ``init_seed``, which is restored afterwards), its ``lm_head`` a parameter of its own unless
+    ``tied``, then set to ``state`` ({name: tensor}) when given."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = gpt_model(config)
+        if not tied:
+            model.lm_head.weight = torch.nn.Parameter(torch.randn(model.lm_head.weight.shape) * 0.02)
+    if state is not None:
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                own[name].copy_(value)
+    return model
+
+
+def checkpoint_optimizer(model, settings):
+    """AdamW as notebook 08's configure_optimizer builds it (weight decay on the 2-D parameters,
+    none on the others), single-tensor code path: the same arithmetic in every process."""
+    import torch
+
+    params = [p for _, p in model.named_parameters()]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": settings["weight_decay"]},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=settings["lr"], betas=tuple(settings["betas"]), eps=1e-8,
+                             foreach=False, fused=False)
+
+
+def set_optimizer_state(optimizer, state):
+    """Give ``optimizer`` the per-parameter ``state`` ({index: {key: tensor}}, the indices of
+    optimizer.state_dict()["state"])."""
+    full = optimizer.state_dict()
+    full["state"] = {int(i): {k: v.clone() for k, v in s.items()} for i, s in state.items()}
+    optimizer.load_state_dict(full)
+
+
+def checkpoint_state(model, optimizer, scaler=None):
+    """{"model": state_dict copies, "optimizer": {index: {key: value}}, "scaler": its state or None}."""
+    import torch
+
+    def copy(v):
+        return v.detach().clone() if isinstance(v, torch.Tensor) else _plain_or_type(v)
+    opt = optimizer.state_dict()["state"]
+    return {"model": {n: v.detach().clone() for n, v in model.state_dict().items()},
+            "optimizer": {int(i) if isinstance(i, int) else str(i): {str(k): copy(v) for k, v in s.items()}
+                          for i, s in opt.items()},
+            "scaler": None if scaler is None else scaler.state_dict()}
+
+
+def checkpoint_step(model, optimizer, x, y):
+    """One training step (zero_grad, forward, backward, AdamW step); the loss as a float."""
+    optimizer.zero_grad(set_to_none=True)
+    _, loss = model(x, y)
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
+
+
+def _grad_scaler(state):
+    import torch
+    scaler = torch.amp.GradScaler("cpu")
+    if state:
+        scaler.load_state_dict(dict(state))
+    return scaler
+
+
+MAX_CHECKPOINT_BYTES = 4 * 2**20  # the checks' models make files of well under 1 MB
+
+
+def run_save_checkpoint(fn, config, tied, settings, state, optimizer_state, step, scaler_state, as_path,
+                        subfolder=""):
+    """``fn(path, model, optimizer, step)`` (and ``scaler`` as a fifth argument when
+    ``scaler_state`` is not None) on checkpoint_model(config, tied) holding ``state``, its AdamW
+    holding ``optimizer_state`` and a CPU GradScaler holding ``scaler_state``; ``path`` (a
+    pathlib.Path if ``as_path``, else a str) names a new file in an empty temporary folder, inside
+    ``subfolder`` of it ("a/b": folders that do not exist yet) when given.
+    Returns {"file": the bytes written at path (None if nothing; at most MAX_CHECKPOINT_BYTES + 1),
+    "files": every file the folder holds afterwards (relative paths), "after": checkpoint_state
+    after the call}."""
+    import os
+    import pathlib
+    import shutil
+    import tempfile
+
+    model = checkpoint_model(config, tied, state)
+    optimizer = checkpoint_optimizer(model, settings)
+    set_optimizer_state(optimizer, optimizer_state)
+    scaler = None if scaler_state is None else _grad_scaler(scaler_state)
+    folder = tempfile.mkdtemp(prefix="checkpoint-check-")
+    try:
+        target = os.path.join(folder, *[part for part in str(subfolder).split("/") if part],
+                              "checkpoint.safetensors")
+        extra = () if scaler is None else (scaler,)
+        fn(pathlib.Path(target) if as_path else target, model, optimizer, step, *extra)
+        data = None
+        if os.path.isfile(target):
+            with open(target, "rb") as f:
+                data = f.read(MAX_CHECKPOINT_BYTES + 1)
+        files = sorted(os.path.relpath(os.path.join(root, name), folder)
+                       for root, _, names in os.walk(folder) for name in names)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"file": data, "files": files, "after": checkpoint_state(model, optimizer, scaler)}
+
+
+def run_load_checkpoint(fn, config, tied, settings, tensors, metadata, init_seed, with_scaler, batch):
+    """Write ``tensors`` and ``metadata`` as a safetensors file, then call ``fn(path, model,
+    optimizer)`` (plus a fresh CPU GradScaler when ``with_scaler``) on a fresh
+    checkpoint_model(config, tied, init_seed=init_seed) and its fresh AdamW; with ``batch`` (x, y),
+    take one more training step afterwards. Returns {"returned", "replaced": names of parameters
+    that are no longer the objects they were, "tied": whether lm_head.weight is still
+    transformer.wte.weight (tied models), "loaded": checkpoint_state after the call, "loss" and
+    "stepped" (the model's state_dict after the step) or "step_error"}."""
+    import os
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    model = checkpoint_model(config, tied, init_seed=init_seed)
+    optimizer = checkpoint_optimizer(model, settings)
+    scaler = _grad_scaler(None) if with_scaler else None
+    before = list(model.named_parameters(remove_duplicate=False))
+    folder = tempfile.mkdtemp(prefix="checkpoint-check-")
+    try:
+        path = os.path.join(folder, "checkpoint.safetensors")
+        save_file(dict(tensors), path, metadata=dict(metadata))
+        returned = fn(path, model, optimizer, *(() if scaler is None else (scaler,)))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    now = dict(model.named_parameters(remove_duplicate=False))
+    report = {"returned": _plain_or_type(returned),
+              "replaced": [n for n, p in before if now.get(n) is not p],
+              "tied": getattr(getattr(model, "lm_head", None), "weight", None) is model.transformer.wte.weight,
+              "loaded": checkpoint_state(model, optimizer, scaler)}
+    if batch is not None:
+        try:
+            report["loss"] = checkpoint_step(model, optimizer, *batch)
+            report["stepped"] = {n: v.detach().clone() for n, v in model.state_dict().items()}
+        except Exception as exc:  # noqa: BLE001 - a step that fails after loading is the result
+            report["step_error"] = [type(exc).__name__, str(exc)[:300]]
+    return report

@@ -12,26 +12,34 @@ train``): the same ``model.<name>`` / ``optimizer.<i>.<key>`` tensor names, plus
 generator's state, the run's settings and an atomic write. ``gpt2course.devices.autocast_dtype``
 calls ``autocast_dtype`` here for its "auto" choice, so the rule lives in one place.
 
-Design note for the grader's checks (gpt2course/checks/, to be written with the notebook):
+Design note for the grader's checks (built in gpt2course/checks/gpu.py, call kinds in
+gpt2course/checks/protocol.py):
 
-- ``autocast_dtype``: must run on a CPU-only grading machine. Call it with the ``capability``
-  argument ((7, 5) and (7, 0) -> float16; (8, 0), (8, 6), (8, 9), (9, 0), (10, 0) -> bfloat16),
-  with "cpu", torch.device("cpu") and "mps" -> None, and with "cuda" / "cuda:1" and no
-  capability while torch.cuda.get_device_capability is replaced by a stub that records its
-  argument (the learner must query the GPU asked about, not trust
-  torch.cuda.is_bf16_supported(), which says True on a T4). Typical mistakes to catch:
-  is_bf16_supported() instead of the capability; comparing the major number only with > 8
-  (sm80 is an A100); float32 returned for the CPU instead of None; a string device not accepted.
-- Checkpoint round trip: in a temporary folder, train a tiny fused or plain GPT a few steps with
-  configure_optimizer (AdamW), save, train one more step (the oracle); rebuild a model with
-  another seed and a fresh optimizer, load, take the same step: parameters, AdamW's exp_avg /
-  exp_avg_sq / step and the loss must equal the oracle's exactly (same CPU, same order of
-  operations). Also: the returned step; the file is a safetensors file (safetensors'
-  ``safe_open`` reads it; no pickle); a float16 GradScaler's scale survives; loading must not
-  replace the model's parameters by new tensors (the optimizer would lose track of them: check
-  ``p is`` the same object before and after); the tied LM head still is the token embedding
-  after loading; an untied model's head is stored too. Mistakes: optimizer state not saved (the next step differs), torch.save
-  (pickle) instead of safetensors, the step not stored.
+- ``autocast_dtype``: must run on a CPU-only grading machine. Called with the ``capability``
+  argument ((7, 5) and (7, 0) -> float16; (8, 0), (8, 6), (8, 9), (9, 0), (10, 0) -> bfloat16)
+  while the stand-in GPUs say the opposite (so the argument must win), with "cpu",
+  torch.device("cpu") and "mps" -> None, and with "cuda" / "cuda:1" / torch.device("cuda:1") and
+  no capability while torch.cuda.get_device_capability and get_device_properties are replaced by
+  stubs that answer per device index (each GPU of another class than its neighbours) and record
+  what they were asked (the learner must query the GPU asked about), is_available says True and
+  is_bf16_supported() says True everywhere (it does on a T4). Mistakes caught and named:
+  is_bf16_supported() instead of the capability; major > 8 (sm80 is an A100); "major.minor"
+  compared as text (10.0 < 8.0); float32 returned for the CPU instead of None; a string device
+  not accepted; the capability argument ignored; the current GPU asked instead of the one given.
+- Checkpoints: the checks build a tiny GPT (protocol.checkpoint_model, tied or untied head) and an
+  AdamW as configure_optimizer does, and give them parameter values, an AdamW state (step,
+  exp_avg, exp_avg_sq) and a GradScaler state chosen by the check, so a file's content is known
+  bit for bit. ``save_checkpoint``'s file comes back as bytes and is read by safetensors in the
+  grader (a pickle from torch.save is named as such): every model.<name> and optimizer.<i>.<key>
+  tensor equal to the state (float32, the tied head once or twice, an untied head present), the
+  step and the scaler's JSON in the metadata, the folder of path created, model and optimizer
+  unchanged; then a run resumed from the file with a trusted loader must take the same next step
+  (loss, parameters, AdamW state) as the run that never stopped. ``load_checkpoint`` reads files
+  written in the format (tied head under either name or both; AdamW's step count may differ from
+  the run's step) and must return the run's step as an int, keep the same parameter objects and
+  the tie, hold the file's values and AdamW state, restore a given scaler, survive scaler=None
+  with a scaler in the file, and then step like the oracle; a file lacking a model tensor must
+  raise (the exercise text says so).
 """
 
 import json
