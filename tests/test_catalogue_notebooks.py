@@ -16,7 +16,7 @@ from conftest import exercise_scores, filled_notebook, grade_in_process
 
 MODULES = ["nb00_welcome", "nb01_tokens_and_data", "nb02_embeddings", "nb03_attention",
            "nb04_multi_head_attention", "nb05_layernorm_and_mlp", "nb06_residual_block",
-           "nb07_gpt2_model", "nb08_training", "nb09_generation"]
+           "nb07_gpt2_model", "nb08_training", "nb09_generation", "nb10_full_training_run"]
 
 
 def _catalogue(module_name):
