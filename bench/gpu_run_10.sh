@@ -4,7 +4,8 @@
 # then seeds 1 and 2 of the same run (bench/nb10_more_seeds.py), then the command line's
 # matching preset. Writes gpu.txt, nb10.log, cli.log, cli_log.csv and the figures to $OUT
 # (default runs/gpu_run_10). Usage: bash bench/gpu_run_10.sh [PRESET_FOR_CLI [MORE CLI FLAGS]]
-# BEFORE=bench/emulate_t4.py runs the notebook on its T4 path.
+# BEFORE=bench/emulate_t4.py runs the notebook on its T4 path; CHECKS=1 keeps the check cells
+# (they need numpy only); MORE_SEEDS=0 leaves out seeds 1 and 2.
 set -u
 OUT=${OUT:-runs/gpu_run_10}
 mkdir -p "$OUT/nb10"
@@ -14,7 +15,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 $PY -c "import torch, platform; print('python', platform.python_version(), 'torch', torch.__version__, torch.cuda.get_device_name(), torch.cuda.get_device_capability())" | tee -a "$OUT/gpu.txt"
 start=$(date +%s)
 timeout "${NB_TIMEOUT:-450}" $PY bench/notebook_as_script.py solutions/10_full_training_run.ipynb --out "$OUT/nb10" \
-    --skip-checks ${BEFORE:+--before "$BEFORE"} --then bench/nb10_more_seeds.py > "$OUT/nb10.log" 2>&1
+    $([ "${CHECKS:-0}" = 1 ] || echo --skip-checks) ${BEFORE:+--before "$BEFORE"} \
+    $([ "${MORE_SEEDS:-1}" = 1 ] && echo --then bench/nb10_more_seeds.py) > "$OUT/nb10.log" 2>&1
 echo "notebook rc $? in $(( $(date +%s) - start )) s" | tee -a "$OUT/nb10.log"
 grep -v "rung/s\|step/s" "$OUT/nb10.log" | tail -60
 rm -f "$OUT"/nb10/figure_0[4-9].png   # the extra seeds' loss plots

@@ -27,6 +27,7 @@ from pathlib import Path
 from .weights import WeightsFileError, finish_atomic_write, read_metadata
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
 FORMAT = "gpt2course-checkpoint-1"
 TIED = "lm_head.weight"  # the same tensor as transformer.wte.weight
 
@@ -189,3 +190,13 @@ def load_model(path: str | Path, device: str = "cpu"):
         raise CheckpointError(f"{checkpoint_file(path)}: its tensors do not fit its own config "
                               f"({str(exc).splitlines()[0]})") from None
     return model.to(device).eval(), config
+
+
+def checkpoint_folder(name: str = "gpt2course", drive: Path = DRIVE, local: Path = Path("runs")) -> Path:
+    """Where notebook 10's run keeps its checkpoints: ``<Google Drive>/<name>`` when Colab's Drive is
+    mounted (it outlives the Colab session), otherwise the local folder ``runs/<name>``. Given,
+    not an exercise (it lives outside ``reference/gpu.py``, whose exercises are stubbed
+    while a notebook is graded)."""
+    folder = Path(drive) / name if Path(drive).is_dir() else Path(local) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -12,7 +12,7 @@ from gpt2course import devices, reference
 from gpt2course.fast import fuse
 from gpt2course.reference import (GPT, GPTConfig, autocast_dtype, configure_optimizer, load_checkpoint,
                                   save_checkpoint)
-from gpt2course.reference.gpu import checkpoint_folder
+from gpt2course.checkpoint import checkpoint_folder
 
 # --------------------------------------------------------------------------------------------
 # autocast_dtype

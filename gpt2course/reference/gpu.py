@@ -5,7 +5,8 @@ capability 8.0 or more (A100, L4, H100), float16 autocast (with a loss scaler) o
 (T4, V100), and None, meaning plain float32 without autocast, on CPUs and Apple's MPS.
 ``save_checkpoint`` / ``load_checkpoint`` store a model, its AdamW state, the step and the loss
 scaler in one safetensors file, so that a Colab session that dies can resume the same run.
-``checkpoint_folder`` (given, not an exercise) puts that file on Google Drive when it is mounted.
+``gpt2course.checkpoint.checkpoint_folder`` (given, not an exercise) puts that file on Google
+Drive when it is mounted.
 
 The full version for long runs is ``gpt2course/checkpoint.py`` (used by ``python -m gpt2course
 train``): the same ``model.<name>`` / ``optimizer.<i>.<key>`` tensor names, plus the batch
@@ -48,9 +49,6 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-
-DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
-
 
 def autocast_dtype(device, capability=None):
     """The dtype to autocast to when training on ``device`` (a torch.device or a string such as
@@ -121,12 +119,3 @@ def load_checkpoint(path, model, optimizer, scaler=None):
         scaler.load_state_dict(scaler_state)
     return int(metadata["step"])
     ### END SOLUTION
-
-
-def checkpoint_folder(name: str = "gpt2course", drive: Path = DRIVE, local: Path = Path("runs")) -> Path:
-    """Where the GPU run keeps its checkpoints: ``<Google Drive>/<name>`` when Colab's Drive is
-    mounted (it outlives the Colab session), otherwise the local folder ``runs/<name>``. Given,
-    not an exercise."""
-    folder = Path(drive) / name if Path(drive).is_dir() else Path(local) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
