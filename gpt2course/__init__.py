@@ -20,7 +20,9 @@
 
 __version__ = "0.1.0"
 
-# The public repository the notebooks' Colab badges and setup cells point at.
+# The public repository the notebooks' Colab badges and setup cells point at (and the README's
+# course map). Change these, run `make notebooks`, and every link follows (grader/links.py).
 REPO_OWNER = "gpt2-from-scratch"
 REPO_NAME = "gpt2-course"
+REPO_BRANCH = "main"
 REPO_URL = f"https://github.com/{REPO_OWNER}/{REPO_NAME}"

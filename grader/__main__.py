@@ -32,10 +32,13 @@ def main(argv: list[str] | None = None) -> int:
 
     build = sub.add_parser("build", help="regenerate notebooks/ from solutions/ with nbgrader",
                            description=(
-        "Run nbgrader generate_assignment on every solutions/NN_*.ipynb in a throw-away course "
-        "folder and write the learner versions to notebooks/."))
+        "Write the Colab badges and clone URLs in solutions/ and the README's course map from "
+        "gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH, then run nbgrader generate_assignment on "
+        "every solutions/NN_*.ipynb in a throw-away course folder and write the learner versions "
+        "to notebooks/."))
     build.add_argument("--check", action="store_true",
-                       help="write nothing; exit 1 when notebooks/ differs from a fresh build")
+                       help="write nothing; exit 1 when notebooks/ differs from a fresh build or a "
+                            "link disagrees with the setting")
 
     course = sub.add_parser("course", help="the class workflow on nbgrader (init, collect, autograde, feedback, export)",
                             description="The instructor's class workflow; see README (For instructors).")

@@ -3,7 +3,8 @@
 The build copies solutions/ into a throw-away nbgrader course folder, runs
 ``nbgrader generate_assignment`` there (no gradebook), and takes the release: answer cells
 stubbed, hidden tests removed, outputs cleared. nbgrader's output is deterministic, so
-``--check`` is a byte comparison with notebooks/.
+``--check`` is a byte comparison with notebooks/. Before it, the Colab badges and clone URLs in
+solutions/ and the README's course map are rewritten from one setting (grader/links.py).
 """
 
 from __future__ import annotations
@@ -63,13 +64,24 @@ def stale_notebooks() -> list[str]:
 
 
 def build_notebooks(check: bool = False) -> int:
+    """Bring the repository links up to date (grader/links.py), then regenerate notebooks/;
+    with ``check``, write nothing and return 1 when either is out of date."""
+    from .links import out_of_date
+
     if check:
+        links = out_of_date(write=False)
+        if links:
+            print("links disagree with gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH (run `make "
+                  "notebooks`): " + ", ".join(links), file=sys.stderr)
         stale = stale_notebooks()
         if stale:
             print("notebooks/ is stale (run `make notebooks`): " + ", ".join(stale), file=sys.stderr)
+        if links or stale:
             return 1
-        print("notebooks/ is up to date")
+        print("notebooks/ and the repository links are up to date")
         return 0
+    for name in out_of_date(write=True):
+        print(f"updated the repository links in {name}")
     for path in NOTEBOOKS.glob("*.ipynb"):
         path.unlink()
     for path in release(NOTEBOOKS):

@@ -94,3 +94,29 @@ def test_test_cells_only_call_checks(notebook_name):
             assert remote.specs_in(cell.source), cell.source
             for stmt in ast.parse(cell.source).body:
                 assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call), ast.unparse(stmt)
+
+
+def test_repository_links_follow_one_setting():
+    """grader/links.py writes every Colab badge, clone URL and README badge from the setting:
+    today's files agree with it, and another owner / name / branch reaches every link."""
+    import re
+
+    import gpt2course
+    from grader import links
+
+    assert links.out_of_date() == [], "run `make notebooks`: links disagree with the setting"
+    other = ("someone-else", "their-fork", "dev")
+    readme = links.README.read_text(encoding="utf-8")
+    moved = links.readme_text(readme, other)
+    names = sorted(p.stem for p in SOLUTIONS.glob("*.ipynb"))
+    for name in names:
+        assert links.badge(name, *other) in moved, f"README course map has no badge for {name}"
+        assert links.badge(name, gpt2course.REPO_OWNER, gpt2course.REPO_NAME, gpt2course.REPO_BRANCH) in readme
+    assert "colab.research.google.com/github/gpt2-from-scratch" not in moved.split("## For learners")[1].split("##")[0]
+    assert links.readme_text(moved, other) == moved  # idempotent: one badge per row
+    for name in names:
+        nb = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+        texts = [links.notebook_text(c.source, name, c.cell_type, other) for c in nb.cells]
+        assert f"/someone-else/their-fork/blob/dev/notebooks/{name}.ipynb" in texts[0]
+        assert any(re.search(r'^REPO_URL = "https://github.com/someone-else/their-fork"$', t, re.MULTILINE)
+                   for t in texts), f"{name}: no setup cell with REPO_URL"

@@ -1,0 +1,81 @@
+"""The repository links in the notebooks and the README, made from one setting.
+
+``gpt2course.REPO_OWNER``, ``REPO_NAME`` and ``REPO_BRANCH`` say where the course lives. The
+Colab badge at the top of every notebook, the setup cell's ``REPO_URL`` (what Colab clones) and
+the badge column of the README's course map are written from them: change the setting, run
+``make notebooks`` (``python -m grader build``), and every link follows. ``build --check`` fails
+while any link disagrees with the setting.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+from .paths import SOLUTIONS, solution_notebooks
+
+README = SOLUTIONS.parent / "README.md"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*\)")
+_REPO_URL = re.compile(r'^REPO_URL = "[^"]*"', flags=re.MULTILINE)
+_MAP_ROW = re.compile(r"^\| `(\d\d_[a-z0-9_]+)` \|.*$", flags=re.MULTILINE)
+
+
+def settings() -> tuple[str, str, str]:
+    import gpt2course
+
+    return gpt2course.REPO_OWNER, gpt2course.REPO_NAME, gpt2course.REPO_BRANCH
+
+
+def repo_url(owner: str, name: str) -> str:
+    return f"https://github.com/{owner}/{name}"
+
+
+def badge(notebook: str, owner: str, name: str, branch: str) -> str:
+    """The Markdown of an "Open in Colab" badge for notebooks/<notebook>.ipynb."""
+    target = f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/notebooks/{notebook}.ipynb"
+    return f"[![Open In Colab]({BADGE_IMAGE})]({target})"
+
+
+def notebook_text(source: str, notebook: str, cell_type: str, repo: tuple[str, str, str]) -> str:
+    """``source`` (one cell of notebook ``notebook``) with its badge and REPO_URL from ``repo``."""
+    owner, name, branch = repo
+    if cell_type == "markdown":
+        return _BADGE.sub(lambda _: badge(notebook, owner, name, branch), source)
+    return _REPO_URL.sub(f'REPO_URL = "{repo_url(owner, name)}"', source)
+
+
+def readme_text(text: str, repo: tuple[str, str, str]) -> str:
+    """The README with a badge at the end of every course-map row (``| `NN_name` | ... |``)."""
+    def row(match: re.Match) -> str:
+        line, notebook = match.group(0), match.group(1)
+        line = _BADGE.sub("", line).rstrip()
+        line = re.sub(r"(\|\s*)+$", "", line).rstrip()  # the old badge cell, if any
+        return f"{line} | {badge(notebook, *repo)} |"
+    return _MAP_ROW.sub(row, text)
+
+
+def out_of_date(repo: tuple[str, str, str] | None = None, write: bool = False) -> list[str]:
+    """Files whose links disagree with ``repo`` (default: the setting); rewritten when ``write``."""
+    repo = repo or settings()
+    stale = []
+    for path in solution_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            new = notebook_text(cell.source, path.stem, cell.cell_type, repo)
+            if new != cell.source:
+                cell.source, changed = new, True
+        if changed:
+            stale.append(str(path.relative_to(SOLUTIONS.parent)))
+            if write:
+                nbformat.write(nb, path)
+    if README.exists():
+        text = README.read_text(encoding="utf-8")
+        new = readme_text(text, repo)
+        if new != text:
+            stale.append(README.name)
+            if write:
+                README.write_text(new, encoding="utf-8")
+    return stale
