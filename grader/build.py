@@ -82,8 +82,16 @@ def build_notebooks(check: bool = False) -> int:
         return 0
     for name in out_of_date(write=True):
         print(f"updated the repository links in {name}")
-    for path in NOTEBOOKS.glob("*.ipynb"):
-        path.unlink()
-    for path in release(NOTEBOOKS):
-        print(f"wrote {path.relative_to(NOTEBOOKS.parent)}")
+    with tempfile.TemporaryDirectory(prefix="nb-build-") as tmp:
+        fresh = release(Path(tmp))  # built aside first: notebooks/ is never half-written
+        names = {p.name for p in fresh}
+        for path in NOTEBOOKS.glob("*.ipynb"):
+            if path.name not in names:
+                path.unlink()
+        NOTEBOOKS.mkdir(parents=True, exist_ok=True)
+        for path in fresh:
+            target = NOTEBOOKS / path.name
+            shutil.copy(path, target.with_suffix(".ipynb.tmp"))
+            os.replace(target.with_suffix(".ipynb.tmp"), target)
+            print(f"wrote {target.relative_to(NOTEBOOKS.parent)}")
     return 0
