@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup system-deps lab test notebooks check-notebooks grade bench bench-models clean
+.PHONY: help setup widgets7 system-deps lab test notebooks check-notebooks grade bench bench-models clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,7 +21,17 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed  ## create .venv with everything the course and its tests need
 
-system-deps:  ## install bubblewrap (grading sandbox) when apt-get is available and we are root
+# Colab's ipywidgets 7.7.1 and its kernel, beside .venv (which keeps ipywidgets 8): the test
+# kernel of tests/test_colab_widgets7.py gets this folder first on its PYTHONPATH.
+WIDGETS7 := $(VENV)/colab-widgets7
+$(WIDGETS7)/.installed: tests/colab_widgets7.txt $(VENV)/.installed
+	rm -rf $(WIDGETS7)
+	$(PY) -m pip install --quiet --no-deps --target $(WIDGETS7) -r tests/colab_widgets7.txt
+	touch $@
+
+widgets7: $(WIDGETS7)/.installed  ## install Colab's widget stack (ipywidgets 7.7.1) for the tests
+
+system-deps:  ## install bubblewrap (grading sandbox) and chromium (browser test) when apt-get is available and we are root
 	@bash .ci/system-deps
 
 # Jupyter refuses to run as root without being told (containers, cloud shells).
@@ -30,7 +40,7 @@ LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup  ## open the course in JupyterLab
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
-test: setup system-deps  ## run the whole test suite
+test: setup widgets7 system-deps  ## run the whole test suite
 	GPT2COURSE_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 notebooks: setup  ## regenerate notebooks/ from solutions/ with nbgrader
