@@ -8,7 +8,7 @@ installed, a small stand-in for ``IPython.display`` takes its place. Lines start
 or ``!`` (magics) are skipped.
 
     python bench/notebook_as_script.py solutions/10_full_training_run.ipynb --out runs/gpu \\
-        [--skip-checks] [--stop-after N] [--before FIRST.py] [--then MORE.py]
+        [--skip-checks] [--skip TEXT] [--until TEXT] [--stop-after N] [--before FIRST.py] [--then MORE.py]
 
 ``--skip-checks`` leaves out the cells that call ``check(...)`` (the grader's checks need
 nothing from a GPU, and a GPU machine may lack their test dependencies). ``--then`` runs a
@@ -100,6 +100,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/notebook_as_script", help="folder for figures")
     parser.add_argument("--skip-checks", action="store_true", help="leave out cells that call check(...)")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many code cells")
+    parser.add_argument("--skip", action="append", default=[], metavar="TEXT",
+                        help="leave out the cells whose code contains TEXT (repeatable)")
+    parser.add_argument("--until", default=None, metavar="TEXT",
+                        help="stop after the first cell whose code contains TEXT (then --then runs)")
     parser.add_argument("--before", default=None, help="a Python file to run first, in the same namespace")
     parser.add_argument("--then", default=None, help="a Python file to run afterwards in the notebook's namespace")
     args = parser.parse_args(argv)
@@ -109,6 +113,11 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     cells = [c for c in json.loads(Path(args.notebook).read_text())["cells"] if c["cell_type"] == "code"]
+    if args.until:
+        last = next((i for i, c in enumerate(cells) if args.until in "".join(c["source"])), None)
+        if last is None:
+            parser.error(f"no code cell contains {args.until!r}")
+        cells = cells[: last + 1]
     if args.before:
         cells.insert(0, {"source": Path(args.before).read_text(), "id": args.before})
     if args.then:
@@ -119,6 +128,9 @@ def main(argv=None) -> int:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if args.skip_checks and "check(" in source:
             print(f"--- cell {i}: skipped (a check)")
+            continue
+        if any(text in source for text in args.skip):
+            print(f"--- cell {i}: skipped (--skip)")
             continue
         source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
         print(f"--- cell {i} ({cell.get('id', '?')})", flush=True)

@@ -354,8 +354,10 @@ def test_gpu_presets_are_consistent(name):
     presets.check_config(config, world_size=1)
     assert padded_vocab_size(config) == 50304 and gpt_config(config).vocab_size == 50304
     assert config.dropout > 0 and config.micro_batch_size
-    # Not a model that just memorises 302k tokens: at most 10 passes over the training text.
-    assert config.max_steps * config.batch_size * config.block_size < 10 * 301_966
+    # Not a model that just memorises 302k tokens: at most 30 passes over the training text (on
+    # an H200 the a100 preset's validation loss still fell at 27 passes with dropout 0.2 and
+    # turned up at about 28-32, bench/RESULTS.md).
+    assert config.max_steps * config.batch_size * config.block_size < 30 * 301_966
 
 
 def test_autocast_choice():
