@@ -50,3 +50,12 @@ def test_skip_checks_before_and_then(tmp_path):
     proc, _ = run(tmp_path, cells, "--skip-checks", "--before", "first.py", "--then", "more.py")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "skipped (a check)" in proc.stdout and "then sees 14" in proc.stdout
+
+
+def test_skip_and_until(tmp_path):
+    cells = ["a = 1", "slow_ladder = 1 / 0", "def train_run():\n    return a + 1", "print('after until')"]
+    proc, _ = run(tmp_path, cells, "--skip", "slow_ladder", "--until", "def train_run(")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "skipped (--skip)" in proc.stdout and "after until" not in proc.stdout
+    proc, _ = run(tmp_path, cells, "--until", "no such text")
+    assert proc.returncode == 2 and "no code cell contains" in proc.stderr
