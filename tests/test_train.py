@@ -302,7 +302,7 @@ def test_run_folder_refusals(finished_run, tmp_path, capsys):
     (["--dropout", "1"], "--dropout: must be at least 0 and below 1"),
     (["--beta2", "-0.1"], "--beta2"),
     (["--vocab-size", "100"], "at least GPT-2's 256 byte tokens"),
-    (["--block-size", "4000", "--data", "README.md"], "too short for --block-size 4000"),
+    (["--block-size", "4000", "--data", "data/SOURCES.md"], "too short for --block-size 4000"),  # a few KB
     (["--data", "no/such.txt"], "--data no/such.txt: no such file"),
     (["--preset", "h100"], "invalid choice"),
     (["--device", "tpu"], "--device"),
