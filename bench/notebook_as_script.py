@@ -39,8 +39,10 @@ def _figure_saver(out: Path):
     return save
 
 
-def install_display(out: Path) -> None:
-    """Make ``IPython.display.display`` save figures and print everything else."""
+def install_display(out: Path):
+    """Make ``IPython.display.display`` save figures and print everything else. Returns
+    ``(save, flush)``: save(figure) writes one PNG and returns its path; flush() saves the last
+    state of every live figure (a display handle) shown since the previous flush."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
@@ -90,8 +92,7 @@ def install_display(out: Path) -> None:
                 print(f"[live figure saved: {save(handle.obj)}]")
         handles.clear()
 
-    install_display.flush = flush_handles
-    install_display.save = save
+    return save, flush_handles
 
 
 def main(argv=None) -> int:
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    install_display(out)
+    save, flush = install_display(out)
     import matplotlib.pyplot as plt
 
     cells = [c for c in json.loads(Path(args.notebook).read_text())["cells"] if c["cell_type"] == "code"]
@@ -141,9 +142,9 @@ def main(argv=None) -> int:
             traceback.print_exc()
             print(f"--- cell {i} FAILED after {time.perf_counter() - t0:.1f} s", flush=True)
             return 1
-        install_display.flush()
+        flush()
         for number in plt.get_fignums():
-            print(f"[figure saved: {install_display.save(plt.figure(number))}]")
+            print(f"[figure saved: {save(plt.figure(number))}]")
         plt.close("all")
         print(f"--- cell {i}: {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"--- all cells: {time.perf_counter() - start:.1f} s")
