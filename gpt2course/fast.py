@@ -21,7 +21,7 @@ nothing else), so checkpoints and ``load_hf_weights`` work either way; logits, l
 agree to float32 rounding (tests/test_fast.py). One thing the fused head does not do: a second
 backward through the same graph (``retain_graph=True``) raises, as its buffer is used up by the
 first. ``unfuse(model)`` switches back. The command line and the GPU notebook train fused models;
-the benchmarks report both.
+the benchmarks report both. ``fused_adamw(optimizer)`` does the same for the optimiser step.
 """
 
 from __future__ import annotations
@@ -254,6 +254,15 @@ def fuse(model: nn.Module, *, head: bool = True) -> nn.Module:
         if fused is not None:
             module.__class__ = fused
     return model
+
+
+def fused_adamw(optimizer: torch.optim.AdamW) -> torch.optim.AdamW:
+    """An AdamW with ``optimizer``'s parameter groups (each with its weight decay) and settings
+    (lr, betas, eps) whose step is one fused kernel (``fused=True``; CUDA, and CPUs where this
+    PyTorch has it). Made before the first step: the state is not copied."""
+    groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+    d = optimizer.defaults
+    return torch.optim.AdamW(groups, lr=d["lr"], betas=d["betas"], eps=d["eps"], fused=True)
 
 
 def unfuse(model: nn.Module) -> nn.Module:

@@ -137,15 +137,11 @@ def _sync(device) -> None:
 
 
 def _make_optimizer(model, switches: Switches, lr: float):
-    import torch
-
+    from .fast import fused_adamw
     from .reference.training import configure_optimizer
 
     optimizer = configure_optimizer(model, weight_decay=0.1, learning_rate=lr, betas=(0.9, 0.95))
-    if switches.fused_adamw:  # the same groups, one fused kernel per step
-        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=True)
-    return optimizer
+    return fused_adamw(optimizer) if switches.fused_adamw else optimizer
 
 
 def _train_rung(config, switches: Switches, device, batches, warmup: int, seed: int, lr: float):

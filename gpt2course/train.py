@@ -301,7 +301,7 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
     import torch
     from tqdm.auto import tqdm
 
-    from .fast import fuse
+    from .fast import fuse, fused_adamw
     from .reference.gpt import GPT
     from .reference.training import configure_optimizer, get_lr
 
@@ -315,8 +315,7 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
     raw.train()
     optimizer = configure_optimizer(raw, config.weight_decay, config.max_lr, (config.beta1, config.beta2))
     if dev.type == "cuda":  # the same groups, one fused kernel per step
-        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
-        optimizer = torch.optim.AdamW(groups, lr=config.max_lr, betas=(config.beta1, config.beta2), fused=True)
+        optimizer = fused_adamw(optimizer)
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     batches = torch.Generator().manual_seed(config.seed)
     start, elapsed, tokens = 0, 0.0, 0

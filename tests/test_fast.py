@@ -205,3 +205,19 @@ def test_fused_model_with_an_untied_or_frozen_head():
     a, b = _run(plain, x, y), _run(fused, x, y)
     assert "transformer.wte.weight" not in b[2] and fused.transformer.wte.weight.grad is None
     _assert_same(a, b, 1e-5)
+
+
+def test_fused_adamw_keeps_the_groups_and_settings():
+    from gpt2course.fast import fused_adamw
+    from gpt2course.reference import configure_optimizer
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    plain = configure_optimizer(model, 0.1, 3e-3, (0.8, 0.9))
+    fused = fused_adamw(plain)
+    assert fused.defaults["fused"] is True
+    assert [g["weight_decay"] for g in fused.param_groups] == [g["weight_decay"] for g in plain.param_groups]
+    assert [[id(p) for p in g["params"]] for g in fused.param_groups] == \
+        [[id(p) for p in g["params"]] for g in plain.param_groups]
+    for key in ("lr", "betas", "eps"):
+        assert all(g[key] == plain.defaults[key] for g in fused.param_groups), key
