@@ -215,19 +215,39 @@ def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
                 expect(readout).to_have_text("0")
                 handle = head.locator(".noUi-handle")
                 assert handle.get_attribute("aria-valuemax") == "3.0", "four hand-made heads"
+                # Let every cell finish first: outputs still arriving can re-lay out the notebook
+                # (JupyterLab re-estimates cell heights and scrolls), which would move the
+                # handle between measuring it and pressing the mouse.
+                expect(page.locator(".jp-CodeCell .jp-InputPrompt").filter(
+                    has_text=re.compile(r"\[\s*[*]?\s*\]"))).to_have_count(0, timeout=180_000)
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                       timeout=90_000)
                 explorer.scroll_into_view_if_needed()
+                page.wait_for_timeout(300)
                 src_before = heatmap.get_attribute("src")
                 shot_before = save("explorer_head0.png", explorer.screenshot())
 
-                # Drag the handle a third of the way along the track: head 1 of 0..3.
-                track = head.locator(".noUi-target").bounding_box()
-                knob = handle.bounding_box()
-                page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
-                page.mouse.down()
-                page.mouse.move(track["x"] + track["width"] / 3, knob["y"] + knob["height"] / 2, steps=8)
-                page.mouse.up()
-
-                expect(readout).to_have_text("1", timeout=30_000)
+                # Drag the handle a third of the way along the track: head 1 of 0..3. hover()
+                # waits until the handle is still and is what the pointer would hit; if the
+                # drag is lost anyway (the page moved under it), measure again and repeat.
+                for attempt in range(3):
+                    handle.hover()
+                    track = head.locator(".noUi-target").bounding_box()
+                    knob = handle.bounding_box()
+                    page.mouse.down()
+                    page.mouse.move(track["x"] + track["width"] / 3, knob["y"] + knob["height"] / 2,
+                                    steps=8)
+                    page.mouse.up()
+                    try:
+                        expect(readout).to_have_text("1", timeout=10_000)
+                        break
+                    except AssertionError:
+                        if attempt == 2:
+                            save("failure_drag.png", page.screenshot())
+                            raise
+                        # From wherever it is now, the same drag still ends on head 1.
+                        warnings.warn(f"drag {attempt + 1} left the head slider at "
+                                      f"{readout.inner_text()!r}; measuring again")
                 expect(heatmap).not_to_have_attribute("src", src_before, timeout=60_000)
                 page.wait_for_timeout(300)  # let the new image paint before the screenshot
                 src_after = heatmap.get_attribute("src")
@@ -240,8 +260,10 @@ def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
             browser.close()
 
     before, after = pixels(shot_before), pixels(shot_after)
-    assert before.shape == after.shape, "the explorer kept its size"
-    changed = np.any(before != after, axis=-1)
+    # Same widget, same size give or take a pixel of sub-pixel layout; compare the common part.
+    assert all(abs(a - b) <= 2 for a, b in zip(before.shape, after.shape)), (before.shape, after.shape)
+    h, w = min(before.shape[0], after.shape[0]), min(before.shape[1], after.shape[1])
+    changed = np.any(before[:h, :w] != after[:h, :w], axis=-1)
     assert changed.mean() > 0.01, f"only {changed.mean():.4%} of the explorer's pixels changed"
     for src in (src_before, src_after):
         assert src.startswith("data:image/png;base64,"), src[:40]
