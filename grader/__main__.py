@@ -10,7 +10,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=(
         "Grading tools of the GPT-2 course. 'check' grades one notebook; 'build' regenerates "
-        "the learner notebooks from solutions/."))
+        "the learner notebooks and gpt2course/reference/ from solutions/."))
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="grade one learner notebook (visible and hidden tests)",
@@ -30,15 +30,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="fix the grading inputs (default: fresh random inputs every run)")
     check.add_argument("--source", default=None, help="grade against this source notebook instead")
 
-    build = sub.add_parser("build", help="regenerate notebooks/ from solutions/ with nbgrader",
+    build = sub.add_parser("build", help="regenerate notebooks/ and gpt2course/reference/ from solutions/",
                            description=(
         "Write the Colab badges and clone URLs in solutions/ and the README's course map from "
-        "gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH, then run nbgrader generate_assignment on "
-        "every solutions/NN_*.ipynb in a throw-away course folder and write the learner versions "
-        "to notebooks/."))
+        "gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH; write the code of every module of "
+        "gpt2course/reference/ below its marker line from the answer cells that line names; then "
+        "run nbgrader generate_assignment on every solutions/NN_*.ipynb in a throw-away course "
+        "folder and write the learner versions to notebooks/."))
     build.add_argument("--check", action="store_true",
-                       help="write nothing; exit 1 when notebooks/ differs from a fresh build or a "
-                            "link disagrees with the setting")
+                       help="write nothing; exit 1 when notebooks/ differs from a fresh build, a "
+                            "reference module differs from its answer cells, or a link disagrees "
+                            "with the setting")
 
     course = sub.add_parser("course", help="the class workflow on nbgrader (init, collect, autograde, feedback, export)",
                             description="The instructor's class workflow; see README (For instructors).")

@@ -4,7 +4,9 @@ The build copies solutions/ into a throw-away nbgrader course folder, runs
 ``nbgrader generate_assignment`` there (no gradebook), and takes the release: answer cells
 stubbed, hidden tests removed, outputs cleared. nbgrader's output is deterministic, so
 ``--check`` is a byte comparison with notebooks/. Before it, the Colab badges and clone URLs in
-solutions/ and the README's course map are rewritten from one setting (grader/links.py).
+solutions/ and the README's course map are rewritten from one setting (grader/links.py), and
+gpt2course/reference/ is rewritten from the answer cells of solutions/ (grader/reference_code.py),
+so each exercise's code is edited in one place, its answer cell.
 """
 
 from __future__ import annotations
@@ -64,8 +66,10 @@ def stale_notebooks() -> list[str]:
 
 
 def build_notebooks(check: bool = False) -> int:
-    """Bring the repository links up to date (grader/links.py), then regenerate notebooks/;
-    with ``check``, write nothing and return 1 when either is out of date."""
+    """Bring the repository links (grader/links.py) and gpt2course/reference/ (grader/
+    reference_code.py) up to date, then regenerate notebooks/; with ``check``, write nothing
+    and return 1 when any of them is out of date."""
+    from . import reference_code
     from .links import out_of_date
 
     if check:
@@ -73,15 +77,28 @@ def build_notebooks(check: bool = False) -> int:
         if links:
             print("links disagree with gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH (run `make "
                   "notebooks`): " + ", ".join(links), file=sys.stderr)
+        try:
+            references = reference_code.stale()
+        except reference_code.ReferenceError as exc:
+            print(f"gpt2course/reference/: {exc}", file=sys.stderr)
+            return 1
+        if references:
+            print("gpt2course/reference/ differs from the answer cells of solutions/ (edit the "
+                  "answer cells, then run `make notebooks`): " + ", ".join(references), file=sys.stderr)
         stale = stale_notebooks()
         if stale:
             print("notebooks/ is stale (run `make notebooks`): " + ", ".join(stale), file=sys.stderr)
-        if links or stale:
+        if links or references or stale:
             return 1
-        print("notebooks/ and the repository links are up to date")
+        print("notebooks/, gpt2course/reference/ and the repository links are up to date")
         return 0
     for name in out_of_date(write=True):
         print(f"updated the repository links in {name}")
+    try:
+        for name in reference_code.write():
+            print(f"wrote gpt2course/reference/{name} from its answer cells")
+    except reference_code.ReferenceError as exc:
+        raise SystemExit(f"gpt2course/reference/: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="nb-build-") as tmp:
         fresh = release(Path(tmp))  # built aside first: notebooks/ is never half-written
         names = {p.name for p in fresh}

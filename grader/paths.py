@@ -9,5 +9,6 @@ SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 
 
-def solution_notebooks() -> list[Path]:
-    return sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+def solution_notebooks(folder: Path = SOLUTIONS) -> list[Path]:
+    """The course's source notebooks (``NN_name.ipynb``) in ``folder``, in course order."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))

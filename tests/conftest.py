@@ -12,10 +12,10 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SOLUTIONS = REPO / "solutions"
-NOTEBOOKS = REPO / "notebooks"
-NOTEBOOK_NAMES = sorted(p.name for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+from grader.notebook import grade_id, is_answer_cell, is_test_cell, nbgrader_meta as nbgrader
+from grader.paths import NOTEBOOKS, REPO, SOLUTIONS, solution_notebooks
+
+NOTEBOOK_NAMES = [p.name for p in solution_notebooks()]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -35,17 +35,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", guarded)
 
 
-def nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def answer_cells(nb) -> dict[str, str]:
-    return {nbgrader(c)["grade_id"]: c.source for c in nb.cells if nbgrader(c).get("solution")}
+    """grade_id -> source of every answer cell."""
+    return {grade_id(c): c.source for c in nb.cells if is_answer_cell(c)}
 
 
 def graded_cells(nb) -> dict[str, float]:
-    return {nbgrader(c)["grade_id"]: nbgrader(c).get("points", 0) for c in nb.cells
-            if nbgrader(c).get("grade") and not nbgrader(c).get("solution")}
+    """grade_id -> points of every test cell (as written in the metadata)."""
+    return {grade_id(c): nbgrader(c).get("points", 0) for c in nb.cells if is_test_cell(c)}
 
 
 def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:
@@ -57,9 +54,8 @@ def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:
     learner = nbformat.read(NOTEBOOKS / name, as_version=4)
     solved = answer_cells(nbformat.read(SOLUTIONS / name, as_version=4))
     for cell in learner.cells:
-        gid = nbgrader(cell).get("grade_id")
-        if nbgrader(cell).get("solution"):
-            cell.source = answers.get(gid, solved[gid])
+        if is_answer_cell(cell):
+            cell.source = answers.get(grade_id(cell), solved[grade_id(cell)])
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(learner, dest)
     return dest
@@ -71,10 +67,10 @@ def apply_edit(path: Path, edit: str | None) -> None:
     nb = nbformat.read(path, as_version=4)
     if edit and edit.startswith("tag_tests:"):
         for cell in nb.cells:
-            if nbgrader(cell).get("grade"):
+            if is_test_cell(cell):
                 cell.metadata["tags"] = [edit.split(":", 1)[1]]
     elif edit == "delete_tests":
-        nb.cells = [c for c in nb.cells if not nbgrader(c).get("grade")]
+        nb.cells = [c for c in nb.cells if not is_test_cell(c)]
         for cell in nb.cells:
             cell.metadata = {}
     elif edit:

@@ -1,8 +1,10 @@
 """The finished version of every exercise, under the exercise's own name.
 
 Later notebooks import earlier pieces from here, so a learner stuck on one notebook can still
-do the next. Each function here is the same code as the solution cell of its notebook in
-``solutions/`` (the test suite proves they are identical).
+do the next. The code of each exercise is generated from its answer cell in ``solutions/`` by
+``python -m grader build`` (``make notebooks``): edit the answer cell, never the module; each
+module's marker line names the notebook and cells it comes from, and ``build --check`` fails
+when a module is stale.
 """
 
 from .attention import attention, causal_mask

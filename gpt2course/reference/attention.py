@@ -5,6 +5,11 @@ import math
 import torch
 
 
+# ---- generated from solutions/03_attention.ipynb by `python -m grader build` ----
+# cells: causal_mask, attention
+# Edit those answer cells in the notebook, not the code below.
+
+
 def causal_mask(T: int) -> torch.Tensor:
     """(T, T) bool mask: entry [i, j] is True when position i may attend to position j (j <= i)."""
     ### BEGIN SOLUTION

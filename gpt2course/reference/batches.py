@@ -3,6 +3,11 @@
 import torch
 
 
+# ---- generated from solutions/01_tokens_and_data.ipynb by `python -m grader build` ----
+# cells: get_batch
+# Edit those answer cells in the notebook, not the code below.
+
+
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int,
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch_size`` random windows of ``block_size`` tokens (x) and the same windows shifted

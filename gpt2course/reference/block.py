@@ -7,6 +7,11 @@ from .layernorm_mlp import MLP, LayerNorm
 from .multi_head import CausalSelfAttention
 
 
+# ---- generated from solutions/06_residual_block.ipynb by `python -m grader build` ----
+# cells: Block
+# Edit those answer cells in the notebook, not the code below.
+
+
 class Block(nn.Module):
     """GPT-2's block: x + attn(ln_1(x)), then + mlp(ln_2(x)) (layer norm before each part)."""
 

@@ -1,6 +1,11 @@
 """Notebook 01: byte-level BPE from scratch (no pre-tokenisation: the whole text's UTF-8 bytes)."""
 
 
+# ---- generated from solutions/01_tokens_and_data.ipynb by `python -m grader build` ----
+# cells: get_pair_counts, merge, train_bpe, encode, decode
+# Edit those answer cells in the notebook, not the code below.
+
+
 def get_pair_counts(ids: list[int]) -> dict[tuple[int, int], int]:
     """How often each adjacent pair occurs in ``ids``: {(a, b): count}."""
     ### BEGIN SOLUTION

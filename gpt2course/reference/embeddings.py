@@ -4,6 +4,11 @@ import torch
 from torch import nn
 
 
+# ---- generated from solutions/02_embeddings.ipynb by `python -m grader build` ----
+# cells: Embeddings
+# Edit those answer cells in the notebook, not the code below.
+
+
 class Embeddings(nn.Module):
     """Token embedding plus learned position embedding, as in GPT-2 (``wte`` and ``wpe``)."""
 

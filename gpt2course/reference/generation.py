@@ -7,6 +7,11 @@ from .attention import attention
 from .multi_head import merge_heads, split_heads
 
 
+# ---- generated from solutions/09_generation.ipynb by `python -m grader build` ----
+# cells: sample_next_token, forward_with_cache, generate
+# Edit those answer cells in the notebook, not the code below.
+
+
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                       top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """logits (B, vocab_size) of the last position -> next token ids (B, 1).

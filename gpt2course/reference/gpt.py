@@ -10,6 +10,11 @@ from .block import Block
 from .layernorm_mlp import LayerNorm
 
 
+# ---- generated from solutions/07_gpt2_model.ipynb by `python -m grader build` ----
+# cells: GPT, load_hf_weights
+# Edit those answer cells in the notebook, not the code below.
+
+
 class GPT(nn.Module):
     """GPT-2: token and position embeddings, ``n_layer`` pre-LN blocks, a final LayerNorm and an
     output layer that shares its weight with the token embedding. Parameter names are GPT-2's

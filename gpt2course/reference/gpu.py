@@ -50,6 +50,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+
+# ---- generated from solutions/10_full_training_run.ipynb by `python -m grader build` ----
+# cells: autocast_dtype, save_checkpoint, load_checkpoint
+# Edit those answer cells in the notebook, not the code below.
+
+
 def autocast_dtype(device, capability=None):
     """The dtype to autocast to when training on ``device`` (a torch.device or a string such as
     "cuda", "cuda:0", "cpu"): torch.bfloat16 on CUDA GPUs of compute capability 8.0 or more,

@@ -6,6 +6,11 @@ import torch
 from torch import nn
 
 
+# ---- generated from solutions/05_layernorm_and_mlp.ipynb by `python -m grader build` ----
+# cells: LayerNorm, gelu, MLP
+# Edit those answer cells in the notebook, not the code below.
+
+
 class LayerNorm(nn.Module):
     """Normalise each vector over its last dimension, then scale and shift (``weight``, ``bias``)."""
 

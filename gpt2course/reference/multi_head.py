@@ -6,6 +6,11 @@ from torch import nn
 from .attention import attention, causal_mask
 
 
+# ---- generated from solutions/04_multi_head_attention.ipynb by `python -m grader build` ----
+# cells: split_heads, merge_heads, CausalSelfAttention
+# Edit those answer cells in the notebook, not the code below.
+
+
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     """(B, T, C) -> (B, n_head, T, C // n_head): each head gets its own slice of the channels."""
     ### BEGIN SOLUTION

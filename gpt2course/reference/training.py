@@ -8,6 +8,11 @@ import torch.nn.functional as F
 from .batches import get_batch
 
 
+# ---- generated from solutions/08_training.ipynb by `python -m grader build` ----
+# cells: lm_loss, configure_optimizer, get_lr, train_step, estimate_loss
+# Edit those answer cells in the notebook, not the code below.
+
+
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of next-token predictions: logits (B, T, V), targets (B, T) -> scalar."""
     ### BEGIN SOLUTION
