@@ -9,8 +9,8 @@ Usage in a test cell::
 A failure raises ``CheckFailed`` (an AssertionError) whose message says what is probably wrong.
 """
 
-from . import (attention, batches, block, bpe, embeddings, generation, gpt, gpu,  # noqa: F401
-               layernorm_mlp, multi_head, softmax, training)  # (importing registers the checks)
+from . import (attention, batches, block, bpe, checkpoints, embeddings, generation,  # noqa: F401
+               gpt, layernorm_mlp, multi_head, precision, softmax, training)  # (importing registers the checks)
 from .core import REGISTRY, Call, Case, CheckFailed, build_cases, run_check
 from .wire import Seeded
 

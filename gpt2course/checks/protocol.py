@@ -526,6 +526,15 @@ def _plain_or_type(value):
     return ["not plain", type(value).__name__, text]
 
 
+def shown_plain(value) -> str:
+    """How a value that went through ``_plain_or_type`` reads in a message."""
+    if value is None or isinstance(value, str):
+        return str(value)
+    if isinstance(value, list) and value[:1] == ["not plain"]:
+        return f"a {value[1]} ({value[2]})"
+    return repr(value)
+
+
 def run_autocast(fn, device, capability, gpus):
     """Call ``fn(device)`` (``fn(device, capability=capability)`` when ``capability`` is not
     None) while torch.cuda stands for a machine whose GPUs have the compute capabilities ``gpus``

@@ -1,21 +1,21 @@
-"""Checks for notebook 10: ``autocast_dtype``, ``save_checkpoint`` and ``load_checkpoint``.
+"""Checks for notebook 10's ``save_checkpoint`` and ``load_checkpoint``: a run that resumes.
 
-``autocast_dtype`` runs on a CPU-only grading machine with torch.cuda standing for a machine
-with GPUs of chosen compute capabilities (protocol.run_autocast): the capability argument, when
-given, must decide (the stand-in GPUs say the opposite); without it the learner must ask the GPU
-it is given (every stand-in GPU has another capability class), and ``torch.cuda.is_bf16_supported``
-says True, as it does on a T4, so trusting it shows.
+Each is graded against a trusted counterpart, on a GPT the checks build (protocol.checkpoint_model,
+tied or untied head) with an AdamW built as notebook 08's configure_optimizer builds it, holding
+parameter values, an AdamW state (step, exp_avg, exp_avg_sq) and a GradScaler state chosen here,
+so that what a file should contain is known bit for bit.
 
-The checkpoint functions are graded each against a trusted counterpart, on a GPT the checks build
-(protocol.checkpoint_model) with an AdamW built as notebook 08's configure_optimizer builds it,
-holding parameter values and an AdamW state chosen here, so that what a file should contain is
-known exactly. ``save_checkpoint``'s file comes back as bytes and is read here with safetensors
-(no pickle): every tensor and the metadata must be the state's bit for bit, and a run resumed from
-it with a trusted loader must take the same next step as the run that never stopped.
-``load_checkpoint`` reads files written here in the course's format (the tied head stored once
-under either name, or twice), and must leave the same parameter objects holding the file's
-values, the tied head tied, AdamW's state and the GradScaler's restored (the next step is compared
-with an oracle's), return the step, and refuse a file that lacks one of the model's tensors.
+- ``save_checkpoint``'s file comes back as bytes and is read here with safetensors (a pickle from
+  torch.save is named as such): every tensor and the metadata must be the state's bit for bit,
+  the folder of the path created, the model and optimizer unchanged, and a run resumed from it
+  with a trusted loader must take the same next step (loss, parameters, AdamW state) as the run
+  that never stopped.
+- ``load_checkpoint`` reads files written here in the course's format (the tied head stored once
+  under either name, or twice; AdamW's step count may differ from the run's step), and must
+  return the run's step as an int, leave the same parameter objects holding the file's values, the
+  tied head tied, AdamW's state and the GradScaler's restored (scaler=None with a scaler in the
+  file must work too), step like the oracle next, and refuse a file that lacks one of the model's
+  tensors.
 
 The file format (the exercise text states it): one safetensors file; each tensor of
 model.state_dict() as ``model.<name>`` (a tied weight once under either name, or both names as
@@ -31,186 +31,12 @@ import re
 
 import numpy as np
 
-from .core import Call, Case, CheckFailed, expected_error, register, to_numpy, worst_difference
+from .core import Case, CheckFailed, expected_error, register, to_numpy, worst_difference
 from .gpt import config, random_state
 from .layers import ids, matches, tensor
-from .protocol import (AUTOCAST, LOAD_CHECKPOINT, MAX_CHECKPOINT_BYTES, RAISES, SAVE_CHECKPOINT,
-                       checkpoint_model, checkpoint_optimizer, checkpoint_step, set_optimizer_state)
-
-# ---- autocast_dtype ---------------------------------------------------------------------------
-
-BF16, F16 = "torch.bfloat16", "torch.float16"
-BELOW = [(3, 7), (5, 2), (6, 0), (6, 1), (7, 0), (7, 2), (7, 5)]          # K80 ... T4
-FROM_8 = [(8, 0), (8, 6), (8, 7), (8, 9), (9, 0), (10, 0), (10, 3), (12, 0), (12, 1)]  # A100 ... B200
-
-
-def _want(capability) -> str:
-    return BF16 if tuple(capability) >= (8, 0) else F16
-
-
-def _other(capability) -> tuple:
-    """A capability of the other class (what a stand-in GPU says when the argument should win)."""
-    return (7, 5) if tuple(capability) >= (8, 0) else (9, 0)
-
-
-def _shown(device) -> str:
-    return f'torch.device("{device[1]}")' if device[0] == "device" else f'"{device[1]}"'
-
-
-def _index(device) -> int:
-    text = device[1]
-    return int(text.split(":")[1]) if ":" in text else 0
-
-
-def _got(value) -> str:
-    if value is None or isinstance(value, str):
-        return str(value)
-    if isinstance(value, list) and value[:1] == ["not plain"]:
-        return f"a {value[1]} ({value[2]})"
-    return repr(value)
-
-
-AUTOCAST_ERRORS = {
-    "AttributeError": "the device may be a string such as \"cuda:0\" or a torch.device: make it a "
-                      "torch.device first (torch.device(device) accepts both), then read its .type",
-    "RuntimeError": "did it reach the real GPU? The grading machine has none: ask "
-                    "torch.cuda.get_device_capability(device) through torch.cuda (the checks stand "
-                    "a GPU in for it) and create no tensors on the device",
-    "AssertionError": "did it ask about a GPU that is not there (the device's index is "
-                      "torch.device(device).index; None means the current GPU), or reach the real "
-                      "CUDA driver? Ask torch.cuda.get_device_capability(device) through torch.cuda",
-    "ValueError": "torch.cuda.get_device_capability only knows CUDA devices: return None for other "
-                  "devices before asking it anything",
-    "TypeError": "capability is a (major, minor) tuple: compare it with a tuple, capability >= (8, 0), "
-                 "or its major number, capability[0] >= 8",
-}
-
-
-def _autocast_call(device, capability, gpus):
-    return Call((list(device), None if capability is None else tuple(capability),
-                 [list(g) for g in gpus]), kind=AUTOCAST)
-
-
-def _autocast_case(label, runs):
-    """``runs``: [(device, capability or None, gpus)]; the expected answer follows from them."""
-    expected = []
-    for device, capability, gpus in runs:
-        if not device[1].startswith("cuda"):
-            expected.append(None)
-        else:
-            expected.append(_want(capability if capability is not None else gpus[_index(device)]))
-
-    def verify(outputs):
-        got = []
-        for out in outputs:
-            if not isinstance(out, dict):
-                raise CheckFailed("its result could not be read")
-            got.append(out.get("returned"))
-        for (device, capability, gpus), out, value, want in zip(runs, outputs, got, expected):
-            if value == want:
-                continue
-            call = (f"autocast_dtype({_shown(device)}" +
-                    (f", capability={tuple(capability)})" if capability is not None else ")"))
-            if value not in (None, BF16, F16, "torch.float32"):
-                raise CheckFailed(f"{call} returned {_got(value)}: it should return a torch.dtype "
-                                  "(torch.bfloat16 or torch.float16) or None")
-            if want is None:
-                if value == "torch.float32":
-                    raise CheckFailed(f"{call} returned torch.float32; off CUDA it should return None, "
-                                      "which the training loop reads as 'no autocast' (it trains in "
-                                      "float32 anyway)")
-                raise CheckFailed(f"{call} returned {value}, but {device[1]} is not a CUDA GPU: return "
-                                  "None for every device whose torch.device(device).type is not "
-                                  "'cuda' (decide by the device given, not by "
-                                  "torch.cuda.is_available())")
-            if value is None or value == "torch.float32":
-                raise CheckFailed(f"{call} returned {value} for a CUDA GPU: on a GPU it should return "
-                                  "torch.bfloat16 or torch.float16. Compare the device's type, "
-                                  "torch.device(device).type == 'cuda' (\"cuda:0\" is a CUDA device too)")
-            raise CheckFailed(f"{call} returned {value}, expected {want}: "
-                              + _dtype_hint(runs, got, value, device, capability, gpus, out))
-    return Case(label=label, calls=[_autocast_call(*run) for run in runs], verify=verify,
-                errors=AUTOCAST_ERRORS)
-
-
-def _dtype_hint(runs, got, value, device, capability, gpus, out) -> str:
-    """Why the CUDA answer ``value`` is wrong, from the pattern of all the answers ``got`` and
-    what was asked."""
-    given = [(tuple(c), g) for (_, c, _), g in zip(runs, got) if c is not None]
-    if given:
-        at_8 = [c for c, g in given if c[0] == 8 and g == F16]
-        if at_8 and all(g == (BF16 if c[0] > 8 else F16) for c, g in given):
-            return ("compute capability 8.0 (an A100) and 8.x (A10, L4) already have bfloat16: compare "
-                    "major >= 8 (or capability >= (8, 0)), not major > 8")
-        if all(g == F16 for c, g in given if c[0] >= 10) and any(c[0] >= 10 for c, g in given) and \
-                all(g == _want(c) for c, g in given if c[0] < 10):
-            return ("compute capability 10.0 (B200) or 12.0 is newer than 8.0: compare (major, minor) "
-                    "as numbers, capability >= (8, 0), not as text or as the float major.minor")
-    if capability is not None:
-        if out.get("asked") and _want(gpus[0]) == value:
-            return ("the capability argument was ignored: when it is given, decide by it; ask "
-                    "torch.cuda.get_device_capability(device) only when capability is None")
-        if out.get("bf16_asked"):
-            return ("decide by the capability, not torch.cuda.is_bf16_supported(): that says True on a "
-                    "T4 (7.5), which only emulates bfloat16, slowly")
-        return ("bfloat16 from compute capability 8.0 (A100, L4, H100, B200), float16 below (T4, V100): "
-                "capability >= (8, 0)")
-    index = _index(device)
-    asked = out.get("asked") or []
-    if not asked:
-        if out.get("bf16_asked"):
-            return ("do not trust torch.cuda.is_bf16_supported(): it says True on a T4 (compute "
-                    "capability 7.5), which only emulates bfloat16; ask the GPU's compute capability, "
-                    "torch.cuda.get_device_capability(device), and use bfloat16 from (8, 0)")
-        return ("with capability=None, ask the GPU for it: torch.cuda.get_device_capability(device)")
-    first = asked[0]
-    pointed = 0 if first is None else first[1] if first[0] == "int" else (
-        int(str(first[1]).split(":")[1]) if ":" in str(first[1]) else 0)
-    if pointed != index:
-        return (f"it asked about GPU {pointed} ({'no argument: the current GPU' if first is None else first[1]}), "
-                f"but the device given is {device[1]}: pass the device on, "
-                "torch.cuda.get_device_capability(device)")
-    return ("bfloat16 from compute capability 8.0 (A100, L4, H100, B200), float16 below (T4, V100): "
-            "compare the (major, minor) pair torch.cuda.get_device_capability(device) returns with (8, 0)")
-
-
-def _dev(text, as_device=False):
-    return ["device" if as_device else "str", text]
-
-
-@register("autocast_dtype", "bfloat16 from compute capability 8.0, float16 below, None off CUDA; "
-                            "the capability argument, or the GPU asked about the device given")
-def autocast_cases(rng: np.random.Generator, hidden: bool):
-    if not hidden:
-        below, above = [(7, 5), (7, 0)], [(8, 0), (8, 6), (8, 9), (9, 0), (10, 0)]
-        devices = [_dev("cuda", True), _dev("cuda:0")]
-        asks = [(_dev("cuda:1"), [(9, 0), (7, 5)]), (_dev("cuda", True), [(8, 6), (7, 0)]),
-                (_dev("cuda:1", True), [(7, 0), (8, 0)])]
-        off = [_dev("cpu"), _dev("cpu", True), _dev("mps")]
-    else:
-        below = [BELOW[i] for i in sorted(rng.choice(len(BELOW), 3, replace=False))]
-        above = [(8, 0), FROM_8[int(rng.integers(1, 4))], (9, 0), FROM_8[int(rng.integers(5, len(FROM_8)))]]
-        devices = [_dev("cuda:2"), _dev("cuda:3", True)]
-        low, high = BELOW[int(rng.integers(len(BELOW)))], FROM_8[int(rng.integers(len(FROM_8)))]
-        asks = [(_dev("cuda:2"), [high, high, low, high]), (_dev("cuda:3", True), [low, low, low, high]),
-                (_dev("cuda"), [low, high, high, high]), (_dev("cuda:0", True), [high, low, low, low])]
-        off = [_dev("mps", True), _dev("cpu"), _dev("mps")]
-    given = [(devices[i % len(devices)], c, [_other(c)] * 4) for i, c in enumerate(below + above)]
-    order = rng.permutation(len(given))
-
-    def shown(caps):
-        return ", ".join(f"{a}.{b}" for a, b in caps)
-    return [
-        _autocast_case(f"capability given, below 8.0 ({shown(below)}): float16",
-                       [given[i] for i in order if tuple(given[i][1]) < (8, 0)]),
-        _autocast_case(f"capability given, 8.0 or more ({shown(above)}): bfloat16",
-                       [given[i] for i in order if tuple(given[i][1]) >= (8, 0)]),
-        _autocast_case(f"no capability: ask the GPU given ({', '.join(_shown(d) for d, _ in asks)}; "
-                       "is_bf16_supported says True everywhere)", [(d, None, g) for d, g in asks]),
-        _autocast_case(f"{', '.join(_shown(d) for d in off)}: None (float32, no autocast)",
-                       [(d, None, [(9, 0)] * 4) for d in off] + [(off[0], (9, 0), [(9, 0)] * 4)]),
-    ]
-
+from .protocol import (LOAD_CHECKPOINT, MAX_CHECKPOINT_BYTES, RAISES, SAVE_CHECKPOINT,
+                       checkpoint_model, checkpoint_optimizer, checkpoint_step, set_optimizer_state,
+                       shown_plain)
 
 # ---- checkpoints: the state a file should hold ------------------------------------------------
 
@@ -606,7 +432,7 @@ def _load_case(rng, label, cfg, tied, settings, step, *, scaler, with_scaler, he
             raise CheckFailed(f"it returned None: return the step the file holds (int(metadata['step']), "
                               f"{step} here), so that the training loop goes on from there")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise CheckFailed(f"it returned {_got(value) if not isinstance(value, str) else repr(value)}: "
+            raise CheckFailed(f"it returned {shown_plain(value) if not isinstance(value, str) else repr(value)}: "
                               "return the step as an int, int(metadata['step'])")
         if value != step:
             hint = (": return the run's step from the metadata, int(metadata['step']), not AdamW's own "
