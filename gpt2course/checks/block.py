@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import register
-from .layers import construction_case, module_case, module_verify, oracle_run, tensor
+from .layers import construction_case, oracle_case, tensor
 from .layernorm_mlp import gelu_tanh
 from .multi_head import csa_numpy
 
@@ -120,10 +120,8 @@ def _block_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True
             state[name] = tensor(rng, *shape, scale=0.3, shift=1.0)
         else:
             state[name] = tensor(rng, *shape, scale=0.3)
-    expected, grads = oracle_run(_block_oracle(n_head), state, [(x,)], grad_seed)
-    verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,
-                           mistakes_of=lambda i: _block_mistakes(state, x, n_head))
-    return module_case(label, (n_embd, n_head), state, [(x,)], verify, grad_seed=grad_seed)
+    return oracle_case(label, (n_embd, n_head), state, x, _block_oracle(n_head),
+                       lambda: _block_mistakes(state, x, n_head), (B, T, n_embd), grad_seed=grad_seed)
 
 
 @register("Block", "parameters ln_1/attn/ln_2/mlp, pre-LN with two residuals, T = 1, gradients")

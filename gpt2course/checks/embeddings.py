@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import register
-from .layers import construction_case, ids, module_case, module_verify, oracle_run, tensor
+from .layers import construction_case, ids, oracle_case, tensor
 
 
 def _oracle(p, idx):
@@ -42,11 +42,8 @@ def _case(rng, label, vocab, block, n_embd, batch, T, *, grad_seed=None, loaded=
         parameters = {"wte.weight": (vocab, n_embd), "wpe.weight": (block, n_embd)}
         return construction_case(label, (vocab, block, n_embd), parameters, idx, (batch, T, n_embd),
                                  errors=_ERRORS)
-    expected, grads = oracle_run(_oracle, state, [(idx,)], grad_seed)
-    verify = module_verify(shape_of=lambda i: (batch, T, n_embd), expected=expected, grads=grads or None,
-                           mistakes_of=lambda i: _mistakes(state, idx), what="the output")
-    return module_case(label, (vocab, block, n_embd), state, [(idx,)], verify, grad_seed=grad_seed,
-                       errors=_ERRORS)
+    return oracle_case(label, (vocab, block, n_embd), state, idx, _oracle, lambda: _mistakes(state, idx),
+                       (batch, T, n_embd), grad_seed=grad_seed, errors=_ERRORS)
 
 
 _ERRORS = {"IndexError": "an index is out of range: positions run from 0 to T - 1 (T = "

@@ -193,8 +193,6 @@ def _check_loss(loss, expected, mistakes):
 
 def _oracle(state, runs, cfg, grad_seed):
     """(logits, losses, grads) of the oracle for each (idx, targets or None) of ``runs``."""
-    import torch
-
     outputs = []
     for idx, targets in runs:
         p = {n: v.detach().double().requires_grad_(grad_seed is not None) for n, v in state.items()}

@@ -9,7 +9,7 @@ import numpy as np
 from .core import Case, CheckFailed, register, to_numpy
 from .core import worst_difference
 from .layers import (construction_case, explain, expect_parameters, matches, module_case,
-                     module_verify, oracle_run, require_output, tensor)
+                     module_verify, oracle_case, oracle_run, require_output, tensor)
 
 # ---- LayerNorm -------------------------------------------------------------------------------
 
@@ -223,10 +223,8 @@ def _mlp_case(rng, label, n_embd, B, T, *, grad_seed=None, loaded=True):
              "c_fc.bias": tensor(rng, 4 * n_embd, scale=0.5),
              "c_proj.weight": tensor(rng, n_embd, 4 * n_embd, scale=1.0),
              "c_proj.bias": tensor(rng, n_embd, scale=0.1)}
-    expected, grads = oracle_run(_mlp_oracle, state, [(x,)], grad_seed)
-    verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,
-                           mistakes_of=lambda i: _mlp_mistakes(state, x))
-    return module_case(label, (n_embd,), state, [(x,)], verify, grad_seed=grad_seed)
+    return oracle_case(label, (n_embd,), state, x, _mlp_oracle, lambda: _mlp_mistakes(state, x),
+                       (B, T, n_embd), grad_seed=grad_seed)
 
 
 @register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients")

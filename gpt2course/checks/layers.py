@@ -185,6 +185,18 @@ def expect_grads(report_grads: dict, expected, input_names: list[str]) -> None:
                               f"({worst_difference(to_numpy(grad), exp)})")
 
 
+def oracle_case(label: str, init_args: tuple, state: dict, x, oracle: Callable, mistakes: Callable[[], list],
+                out_shape: tuple, *, grad_seed: int | None = None, errors: dict | None = None) -> Case:
+    """The common module case: the learner's module built with ``init_args`` and loaded with
+    ``state`` is called on ``x``; its output (of ``out_shape``) and, with ``grad_seed``, its
+    gradients are compared with the float64 ``oracle(params, x)``, and a mismatch is explained
+    with ``mistakes()`` (a list of (description, wrong output))."""
+    expected, grads = oracle_run(oracle, state, [(x,)], grad_seed)
+    verify = module_verify(shape_of=lambda i: out_shape, expected=expected, grads=grads or None,
+                           mistakes_of=lambda i: mistakes())
+    return module_case(label, init_args, state, [(x,)], verify, grad_seed=grad_seed, errors=errors)
+
+
 def module_verify(*, shape_of: Callable[[int], tuple], expected: list, grads: list | None,
                   mistakes_of: Callable[[int], list], parameters: dict | None = None,
                   what: str = "the output", input_names: tuple = ("the input",),

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .core import Case, register, require_tensor
-from .layers import construction_case, explain, module_case, module_verify, oracle_run, tensor
+from .layers import construction_case, explain, oracle_case, tensor
 
 
 # ---- split_heads / merge_heads --------------------------------------------------------------
@@ -171,10 +171,8 @@ def _csa_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, 
     if not loaded:
         return construction_case(label, (n_embd, n_head), parameters, x, (B, T, n_embd))
     state = {n: tensor(rng, *shape, scale=weight_scale) for n, shape in parameters.items()}
-    expected, grads = oracle_run(_csa_oracle(n_head), state, [(x,)], grad_seed)
-    verify = module_verify(shape_of=lambda i: (B, T, n_embd), expected=expected, grads=grads or None,
-                           mistakes_of=lambda i: _csa_mistakes(state, x, n_head))
-    return module_case(label, (n_embd, n_head), state, [(x,)], verify, grad_seed=grad_seed)
+    return oracle_case(label, (n_embd, n_head), state, x, _csa_oracle(n_head),
+                       lambda: _csa_mistakes(state, x, n_head), (B, T, n_embd), grad_seed=grad_seed)
 
 
 @register("CausalSelfAttention", "parameters c_attn/c_proj, causal heads, scale, T = 1, gradients")
