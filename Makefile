@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup widgets7 system-deps lab test notebooks check-notebooks grade bench bench-models clean
+.PHONY: help setup widgets7 system-deps lab test test-all notebooks check-notebooks grade bench bench-models clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,8 +40,14 @@ LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup  ## open the course in JupyterLab
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
-test: setup widgets7 system-deps  ## run the whole test suite
-	GPT2COURSE_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
+# Both tiers run on 2 workers; worksteal keeps both busy when a few long tests come last.
+PYTEST := GPT2COURSE_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist worksteal -q
+
+test: setup widgets7 system-deps  ## the maintainers' tier, before every commit: all but the tests marked slow
+	$(PYTEST) -m "not slow" $(ARGS)
+
+test-all: setup widgets7 system-deps  ## every test: all salts, every catalogue round through the sandbox (CI runs this)
+	$(PYTEST) $(ARGS)
 
 notebooks: setup  ## regenerate notebooks/ from solutions/ with nbgrader
 	$(PY) -m grader build

@@ -4,6 +4,11 @@ Round k puts the k-th wrong entry of every exercise into one notebook (other ans
 and grades it with the grader (`grader.check.grade`, what `python -m grader check` runs):
 every exercise given a wrong entry must lose points. Valid variants, all at once, must keep
 full marks.
+
+`make test` grades one notebook per notebook here (its valid variants) and round 0 of the wrong
+entries; the other rounds are marked slow (`make test-all`), since every entry also goes through
+the checks in process (tests/test_catalogue_checks.py) and the trusted path
+(tests/test_catalogue_remote.py) in `make test`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ def _rounds(module_name):
         yield k, {ex: list(entries.items())[k] for ex, entries in wrong.items() if k < len(entries)}
 
 
-ROUNDS = [(m, k) for m in MODULES for k, _ in _rounds(m)]
+ROUNDS = [pytest.param(m, k, id=f"{m}-round{k}", marks=[pytest.mark.slow] if k else [])
+          for m in MODULES for k, _ in _rounds(m)]
 
 
 def _lost(scores, exercise):
@@ -40,7 +46,7 @@ def _lost(scores, exercise):
     return sum(s for s, _ in cells) < sum(m for _, m in cells)
 
 
-@pytest.mark.parametrize("module_name, k", ROUNDS, ids=[f"{m}-round{k}" for m, k in ROUNDS])
+@pytest.mark.parametrize("module_name, k", ROUNDS)
 def test_wrong_implementations_lose_points(module_name, k, tmp_path):
     entries = dict(_rounds(module_name))[k]
     catalogue = _catalogue(module_name)

@@ -4,7 +4,8 @@ Grading never runs checks in the learner's process: the harness calls the functi
 from salted seeds and the grader verifies plain-data results. This walks every catalogue entry
 through that path (without a sandbox, for speed; tests/test_catalogue_notebooks.py and
 tests/test_attacks.py cover the sandboxed pipeline) and through the static review: wrong entries
-must fail, valid ones must pass unflagged, for several salts.
+must fail, valid ones must pass unflagged, for several salts: two in `make test`, six more in
+`make test-all` (the tests marked slow).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from gpt2course.checks import remote
 from test_catalogue_checks import MODULES, NOTEBOOK_EXERCISES, build
 
 SALTS = [f"salt-{i}" for i in range(8)]  # mistakes must be caught whatever the salt
+# Two salts in `make test`; the slow tier takes the other six and salt-0 again, so that a mistake
+# caught one way under the first salts and another way under the rest still shows.
+SALT_SETS = [pytest.param(SALTS[:2], id="2salts"),
+             pytest.param(SALTS[:1] + SALTS[2:], id="7salts", marks=pytest.mark.slow)]
 
 
 def _verdicts(exercise: str, fn, salt: str, tmp_path) -> list[tuple[bool, str]]:
@@ -36,22 +41,24 @@ def _entries(kind):
                 yield pytest.param(exercise, entry, source, id=f"{stem}-{exercise}-{entry}")
 
 
+@pytest.mark.parametrize("salts", SALT_SETS)
 @pytest.mark.parametrize("exercise, entry, source", list(_entries("VALID")))
-def test_valid_entry_passes_the_trusted_path_unflagged(exercise, entry, source, tmp_path):
+def test_valid_entry_passes_the_trusted_path_unflagged(exercise, entry, source, salts, tmp_path):
     assert flags.review(source) == [], "a valid answer must not be flagged"
     fn = build(exercise, entry, source)
-    for salt in SALTS:
+    for salt in salts:
         verdicts = _verdicts(exercise, fn, salt, tmp_path)
         assert all(ok for ok, _ in verdicts), (salt, verdicts)
 
 
+@pytest.mark.parametrize("salts", SALT_SETS)
 @pytest.mark.parametrize("exercise, entry, source", list(_entries("WRONG")))
-def test_wrong_entry_fails_the_trusted_path(exercise, entry, source, tmp_path):
+def test_wrong_entry_fails_the_trusted_path(exercise, entry, source, salts, tmp_path):
     try:
         fn = build(exercise, entry, source)
     except Exception:  # noqa: BLE001 - a cell that cannot even define its function earns nothing
         return
-    patterns = {salt: tuple(ok for ok, _ in _verdicts(exercise, fn, salt, tmp_path)) for salt in SALTS}
+    patterns = {salt: tuple(ok for ok, _ in _verdicts(exercise, fn, salt, tmp_path)) for salt in salts}
     assert not any(all(p) for p in patterns.values()), f"{exercise}/{entry} passed: {patterns}"
     # Caught with certainty, not by chance: the same test cells fail whatever the inputs.
     assert len(set(patterns.values())) == 1, f"{exercise}/{entry} is caught by chance: {patterns}"
