@@ -102,7 +102,7 @@ def collect_answers(source, learner) -> Answers:
 
 def public_source(text: str) -> str:
     """A test cell's text as nbgrader releases it: hidden-test regions removed, markers included
-    (the same result as nbgrader's ClearHiddenTests, which tests/test_build.py checks)."""
+    (the same result as nbgrader's ClearHiddenTests, which tests/grader/test_build.py checks)."""
     kept, hiding = [], False
     for line in text.splitlines(keepends=True):
         if "### BEGIN HIDDEN TESTS" in line:

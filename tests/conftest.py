@@ -88,7 +88,7 @@ def grade_json(path: Path, *extra: str) -> dict:
 def grade_in_process(path: Path) -> dict:
     """What `python -m grader check PATH --json` prints, from grader.check.grade called in this
     process (the learner's code still runs in the sandbox; this saves a Python and torch
-    start-up per notebook). The CLI itself is covered by tests/test_grader_cli.py."""
+    start-up per notebook). The CLI itself is covered by tests/grader/test_grader_cli.py."""
     from grader.check import grade
     return grade(path).to_json()
 

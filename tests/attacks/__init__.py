@@ -1,4 +1,4 @@
-"""Attacks on the grader and faults in submissions, as data (see tests/test_attacks.py).
+"""Attacks on the grader and faults in submissions, as data (see tests/grader/test_attacks.py).
 
 Each entry: the notebook, answer cells to put in (others solved), an optional structural edit,
 the exercises it targets, and what the report must say. Attacks must gain 0 points on their

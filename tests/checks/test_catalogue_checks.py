@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from gpt2course import reference
 from gpt2course.checks import REGISTRY, CheckFailed, check
 
-CATALOGUE_DIR = pathlib.Path(__file__).parent / "catalogue"
+CATALOGUE_DIR = pathlib.Path(__file__).parent.parent / "catalogue"
 
 # The graded exercises of every notebook the catalogue covers.
 NOTEBOOK_EXERCISES = {

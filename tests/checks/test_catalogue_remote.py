@@ -2,8 +2,8 @@
 
 Grading never runs checks in the learner's process: the harness calls the function on inputs
 from salted seeds and the grader verifies plain-data results. This walks every catalogue entry
-through that path (without a sandbox, for speed; tests/test_catalogue_notebooks.py and
-tests/test_attacks.py cover the sandboxed pipeline) and through the static review: wrong entries
+through that path (without a sandbox, for speed; tests/grader/test_catalogue_notebooks.py and
+tests/grader/test_attacks.py cover the sandboxed pipeline) and through the static review: wrong entries
 must fail, valid ones must pass unflagged, for several salts: two in `make test`, six more in
 `make test-all` (the tests marked slow).
 """

@@ -7,8 +7,8 @@ full marks.
 
 `make test` grades one notebook per notebook here (its valid variants) and round 0 of the wrong
 entries; the other rounds are marked slow (`make test-all`), since every entry also goes through
-the checks in process (tests/test_catalogue_checks.py) and the trusted path
-(tests/test_catalogue_remote.py) in `make test`.
+the checks in process (tests/checks/test_catalogue_checks.py) and the trusted path
+(tests/checks/test_catalogue_remote.py) in `make test`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_wrong_implementations_lose_points(module_name, k, tmp_path):
 @pytest.mark.parametrize("module_name", MODULES)
 def test_valid_variants_keep_full_marks(module_name, tmp_path):
     """The last valid variant of every exercise, all at once, through the sandboxed grader.
-    (Every valid variant goes through the trusted path in tests/test_catalogue_remote.py.)"""
+    (Every valid variant goes through the trusted path in tests/checks/test_catalogue_remote.py.)"""
     catalogue = _catalogue(module_name)
     answers = {ex: list(entries.values())[-1] for ex, entries in catalogue.VALID.items()}
     path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
