@@ -1,6 +1,7 @@
 """gpt2course: what the course notebooks share.
 
-- ``gpt2course.data``: the shipped data files (verified by SHA-256) and train/val splits.
+- ``gpt2course.datafiles``: the files shipped in ``data/``, checked against their SHA-256.
+- ``gpt2course.data``: Tiny Shakespeare, its train/val split and its GPT-2 tokens.
 - ``gpt2course.tokenizer``: GPT-2's tiktoken encoding, built offline from ``data/gpt2``.
 - ``gpt2course.reference``: the finished version of every exercise, under the exercise's name.
 - ``gpt2course.checks``: the checks that the notebooks' test cells run on a learner's code.

@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DataFileError
+    from .datafiles import DataFileError
     from .presets import RunError
     from .weights import WeightsFileError
 

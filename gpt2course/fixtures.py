@@ -39,7 +39,7 @@ LOGITS_ATOL = 1e-5
 
 def fixtures_dir() -> Path:
     """``data/fixtures`` in the course's data folder (``GPT2COURSE_DATA`` when set)."""
-    from .data import data_dir
+    from .datafiles import data_dir
 
     return data_dir() / "fixtures"
 

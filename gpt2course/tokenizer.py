@@ -6,9 +6,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .data import DataFileError, verified_path
+from .datafiles import DataFileError, verified_path
 
 ENDOFTEXT = "<|endoftext|>"
+
+
 def _gpt2_pattern() -> str:
     """GPT-2's pre-tokenisation regex, as the installed tiktoken spells it for its "gpt2" encoding."""
     try:
