@@ -2,7 +2,7 @@
 
     python bench/train_run.py [--preset cpu] [--steps 20] [--warmup 3] [--no-record]
 
-Runs the command line's own training loop (gpt2course.train, with its logging, on the preset's
+Runs the command line's own training loop (gpt2course.training.run, with its logging, on the preset's
 model and batch) for warm-up + timed steps in a temporary folder, reads the per-step tokens/s
 from its log.csv, and reports the median over the timed steps, with an estimate of the whole
 preset run (its max_steps at that speed, evaluations not included). The machine's load average
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import record  # noqa: E402
-from gpt2course import train  # noqa: E402
-from gpt2course.presets import PRESETS  # noqa: E402
+from gpt2course.training import run  # noqa: E402
+from gpt2course.training.presets import PRESETS  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -43,14 +43,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         # The preset's model, batch and optimiser; only the run's length and its evaluations and
         # checkpoints (at the end only) change.
-        plan = train.plan_run(preset=args.preset, out=Path(folder) / "run", overrides=dict(
+        plan = run.plan_run(preset=args.preset, out=Path(folder) / "run", overrides=dict(
             max_steps=total, warmup_steps=min(preset.warmup_steps, total), eval_interval=total,
             checkpoint_interval=total))
         start = time.perf_counter()
         with open(os.devnull, "w") as quiet:
-            train.train(plan, device=args.device, progress=False, out=quiet)
+            run.train(plan, device=args.device, progress=False, out=quiet)
         wall = time.perf_counter() - start
-        rows = [r for r in train.read_log(plan.log) if r["step"] > args.warmup]
+        rows = [r for r in run.read_log(plan.log) if r["step"] > args.warmup]
     load_after = os.getloadavg()
     rates = [r["tokens_per_s"] for r in rows]
     median = statistics.median(rates)
@@ -65,9 +65,9 @@ def main(argv=None) -> int:
         f"{min(rates):,.0f} / {max(rates):,.0f} | {1000 * tokens_per_step / median:,.0f} | "
         f"{full_minutes:.1f} min for {c.max_steps} steps |",
     ])
-    note = (f"`python -m gpt2course train --preset {args.preset}`'s loop (gpt2course.train: fused model, "
-            f"AdamW, float32 on CPU), {args.steps} timed steps after {args.warmup} warm-up steps, from its "
-            f"log.csv; the whole-run estimate leaves out the {c.max_steps // c.eval_interval + 1} "
+    note = (f"`python -m gpt2course train --preset {args.preset}`'s loop (gpt2course.training.run: "
+            f"fused model, AdamW, float32 on CPU), {args.steps} timed steps after {args.warmup} warm-up "
+            f"steps, from its log.csv; the whole-run estimate leaves out the {c.max_steps // c.eval_interval + 1} "
             f"evaluations. Wall time of this benchmark {wall:.0f} s. Load average (1 min) before it "
             f"{load_before[0]:.2f}, after it {load_after[0]:.2f} ({os.cpu_count()} cores; the benchmark "
             "itself adds about its thread count)"

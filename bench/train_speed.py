@@ -4,9 +4,9 @@
                                 [--threads N] [--clock wall|cpu] [--optimizer default|foreach|fused]
 
 Four models with the same weights train on the same random batches: the reference GPT as the
-notebooks write it; the same model with gpt2course.fast.fuse(head=False) (SDPA, F.layer_norm,
-F.gelu in the blocks); with gpt2course.fast.fuse (also the LM head and the loss in one autograd
-node: the course's fast training path); and transformers' GPT2LMHeadModel (its default
+notebooks write it; the same model with gpt2course.training.fused.fuse(head=False) (SDPA,
+F.layer_norm, F.gelu in the blocks); with gpt2course.training.fused.fuse (also the LM head and the
+loss in one autograd node: the course's fast training path); and transformers' GPT2LMHeadModel (its default
 attention, the loss as F.cross_entropy on its logits). One training step = forward, loss,
 backward, AdamW step (the same optimizer settings for all four). Steps alternate between the
 models in one process, in a rotating order (so machine load hits all alike); the median step time
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import record  # noqa: E402
-from gpt2course.fast import fuse  # noqa: E402
+from gpt2course.training.fused import fuse  # noqa: E402
 from gpt2course.reference import GPT, GPTConfig, load_hf_weights  # noqa: E402
 
 HF = "Hugging Face GPT2LMHeadModel"
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
 
     models = {"reference GPT (as written in the notebooks)": ours(),
               "reference GPT, fused blocks (fuse(model, head=False))": fuse(ours(), head=False),
-              "reference GPT, fused (gpt2course.fast.fuse: blocks, LM head + loss)": fuse(ours()),
+              "reference GPT, fused (gpt2course.training.fused.fuse: blocks, LM head + loss)": fuse(ours()),
               HF: hf}
     flags = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[args.optimizer]
     optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, **flags) for k, m in models.items()}

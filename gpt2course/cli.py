@@ -2,7 +2,7 @@
 
 ``generate`` loads GPT-2 weights (a safetensors file, OpenAI's GPT-2 124M downloaded once, or a
 checkpoint of ``train``) into the course's reference model and continues a prompt. ``train``
-trains that model (``gpt2course.train``, presets in ``gpt2course.presets``). Each subcommand is
+trains that model (``gpt2course.training.run``, presets in ``gpt2course.training.presets``). Each subcommand is
 a function that adds its subparser and one that runs it.
 """
 
@@ -197,7 +197,7 @@ def _device(name: str | None) -> str:
 
 
 def run_generate(args) -> int:
-    from .checkpoint import CHECKPOINT_NAME, checkpoint_file, is_checkpoint, load_model
+    from .training.checkpoints import CHECKPOINT_NAME, checkpoint_file, is_checkpoint, load_model
     from .weights import download_gpt2, load_gpt2
 
     if args.weights is not None:
@@ -274,7 +274,7 @@ def _fraction(text: str) -> float:
 
 def _preset_values(name: str) -> str:
     """'(presets: cpu 4, t4 6, a100 8)' for TrainConfig field ``name``."""
-    from .presets import PRESETS
+    from .training.presets import PRESETS
 
     values = [f"{preset} {getattr(config, name):g}" if isinstance(getattr(config, name), float)
               else f"{preset} {getattr(config, name)}" for preset, config in PRESETS.items()]
@@ -324,8 +324,8 @@ _TRAIN_FLAGS = {
 
 
 def add_train(sub) -> None:
-    from .presets import DTYPES, PRESETS, TrainConfig
-    from .presets import flag
+    from .training.presets import DTYPES, PRESETS, TrainConfig
+    from .training.presets import flag
 
     cpu = PRESETS["cpu"]
     p = sub.add_parser(
@@ -391,23 +391,23 @@ def add_train(sub) -> None:
 
 
 def _train_overrides(args) -> dict:
-    from .presets import field_names
+    from .training.presets import field_names
 
     return {name: getattr(args, name) for name in field_names() if hasattr(args, name)}
 
 
 def run_train(args) -> int:
-    from . import train
+    from .training import run
 
-    procs = train.processes_from_env()
-    plan = train.plan_run(preset=args.preset, overrides=_train_overrides(args), out=args.out,
+    procs = run.processes_from_env()
+    plan = run.plan_run(preset=args.preset, overrides=_train_overrides(args), out=args.out,
                           resume=args.resume, overwrite=args.overwrite, world_size=procs.world_size)
     if procs.main:
         for note in plan.notes:
             print(note, file=sys.stderr)
     try:
-        result = train.train(plan, device=args.device, progress=not args.no_progress)
-    except train.Interrupted as exc:
+        result = run.train(plan, device=args.device, progress=not args.no_progress)
+    except run.Interrupted as exc:
         if str(exc):
             print(f"{PROG} train: {exc}", file=sys.stderr)
         return 130
@@ -425,7 +425,7 @@ def run_train(args) -> int:
 def _print_sample(checkpoint: Path, prompt: str, max_new_tokens: int, seed: int) -> None:
     import torch
 
-    from .checkpoint import load_model
+    from .training.checkpoints import load_model
     from .reference.generation import generate
     from .tokenizer import gpt2_encoding
 
@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .datafiles import DataFileError
-    from .presets import RunError
+    from .training.presets import RunError
     from .weights import WeightsFileError
 
     try:

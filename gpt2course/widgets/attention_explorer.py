@@ -2,7 +2,7 @@
 
 Usage, in a notebook cell::
 
-    from gpt2course.attention_explorer import attention_explorer
+    from gpt2course.widgets.attention_explorer import attention_explorer
     # tokens: the T token texts; weights: softmaxed, shape (T, T), (H, T, T) or (L, H, T, T)
     attention_explorer(tokens, weights)   # row i: how much token i attends to each token
 

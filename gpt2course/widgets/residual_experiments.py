@@ -36,9 +36,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import load_shakespeare, split_text
-from .env import pick
-from .reference import MLP, Block, CausalSelfAttention, Embeddings, LayerNorm, get_batch
+from ..data import shakespeare_chars
+from ..env import pick
+from ..reference import MLP, Block, CausalSelfAttention, Embeddings, LayerNorm, get_batch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -213,23 +213,6 @@ class CharLM(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) character ids -> (B, T, vocab_size) logits."""
         return self.head(self.ln_f(self.blocks(self.embed(idx))))
-
-
-@lru_cache(maxsize=None)
-def shakespeare_chars() -> tuple[torch.Tensor, torch.Tensor, str]:
-    """Tiny Shakespeare as character ids: (train, val, vocab), split 90/10.
-
-    ``vocab`` is the sorted set of characters of the whole text (65 of them); id i is vocab[i].
-    """
-    text = load_shakespeare()
-    vocab = "".join(sorted(set(text)))
-    lookup = {ch: i for i, ch in enumerate(vocab)}
-    train_text, val_text = split_text(text)
-
-    def encode(part: str) -> torch.Tensor:
-        return torch.tensor([lookup[ch] for ch in part], dtype=torch.long)
-
-    return encode(train_text), encode(val_text), vocab
 
 
 def batch_stream(data: torch.Tensor, block_size: int, batch_size: int,

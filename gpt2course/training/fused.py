@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .reference.gpt import GPT
-from .reference.layernorm_mlp import MLP, LayerNorm
-from .reference.multi_head import CausalSelfAttention, merge_heads, split_heads
+from ..reference.gpt import GPT
+from ..reference.layernorm_mlp import MLP, LayerNorm
+from ..reference.multi_head import CausalSelfAttention, merge_heads, split_heads
 
 
 class FusedCausalSelfAttention(CausalSelfAttention):

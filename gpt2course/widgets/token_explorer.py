@@ -1,5 +1,6 @@
-"""Plots and widgets the notebooks share (inline matplotlib and core ipywidgets only: both work
-in Colab's ipywidgets 7.7 and in JupyterLab with ipywidgets 8)."""
+"""The token explorer of notebook 01: a text box whose text is shown split into tokens (GPT-2's
+there), each on its own colour. Core ipywidgets and HTML only: works in Colab's ipywidgets 7.7
+and in JupyterLab with ipywidgets 8."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Small hand-built models for the notebooks' demos (not exercises)."""
+"""Attention heads built by hand for the attention explorer of notebook 04: four heads with one
+clear job each (``HEAD_JOBS``), without training (a demo, not an exercise)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ a GPU):
 2. ``TF32``: float32 matrix products on TF32 tensor cores (CUDA, compute capability 8.0+).
 3. ``autocast``: bfloat16 or float16 autocast, as ``reference.autocast_dtype`` chooses (float16
    with a GradScaler); skipped where it says None (CPU, MPS: the course trains in float32).
-4. ``fused``: ``gpt2course.fast.fuse``: SDPA attention (flash / memory-efficient kernels),
+4. ``fused``: ``gpt2course.training.fused.fuse``: SDPA attention (flash / memory-efficient kernels),
    ``F.layer_norm``, ``F.gelu``, and the LM head and loss in one autograd node.
 5. ``torch.compile``: only with ``compile=True`` (compiling takes from half a minute to several
    minutes); a compile that fails is reported as skipped with its error, and the later rungs run
@@ -23,14 +23,14 @@ a GPU):
 Every step is a whole training step: zero the gradients, forward with the loss, backward,
 clip the gradient norm to 1, AdamW step, at a constant learning rate. Rungs that do not apply
 to the device are kept, marked skipped with the reason. In float32 (CPU), rungs 1, 4 and 7
-compute the same losses up to rounding (tests/test_speed_ladder.py checks it); padding the
-vocabulary adds zero logits to the softmax, which changes the loss slightly.
+compute the same losses up to rounding (tests/training/test_speed_ladder.py checks it); padding
+the vocabulary adds zero logits to the softmax, which changes the loss slightly.
 
-The rows say tokens/s, the ratio to the first rung measured (normally ``fp32``) and, on GPUs listed in ``gpt2course.mfu``,
-the MFU (model FLOPs of the unpadded model, LM head included) against one peak for every rung:
-the GPU's dense peak in the dtype autocast would use (bfloat16 or float16), so that the MFU
-column grows with tokens/s (a float32 rung measured against the float32 peak would look
-efficient while being slow). ``plot_ladder`` draws them.
+The rows say tokens/s, the ratio to the first rung measured (normally ``fp32``) and, on GPUs
+listed in ``gpt2course.training.mfu``, the MFU (model FLOPs of the unpadded model, LM head
+included) against one peak for every rung: the GPU's dense peak in the dtype autocast would use
+(bfloat16 or float16), so that the MFU column grows with tokens/s (a float32 rung measured
+against the float32 peak would look efficient while being slow). ``plot_ladder`` draws them.
 Measured numbers depend on the machine and its load: a shared CPU swings by tens of percent.
 """
 
@@ -92,7 +92,7 @@ def pad_vocab(model, multiple: int = PAD_MULTIPLE):
     ``multiple``: the same weights, zero rows added to the (tied) token embedding / LM head."""
     import torch
 
-    from .reference.gpt import GPT
+    from ..reference.gpt import GPT
 
     config = model.config
     padded_vocab = -(-config.vocab_size // multiple) * multiple
@@ -104,14 +104,14 @@ def pad_vocab(model, multiple: int = PAD_MULTIPLE):
         grown[: config.vocab_size] = wte
         state["transformer.wte.weight"] = state["lm_head.weight"] = grown
     padded.load_state_dict(state)
-    from .fast import fuse, is_fused
+    from .fused import fuse, is_fused
     if is_fused(model):  # keep the same module classes
         fuse(padded, head=type(model) is not GPT)
     return padded
 
 
 def _not_applicable(rung: Rung, device, capability, compile: bool) -> str | None:
-    from .reference.gpu import autocast_dtype
+    from ..reference.gpu import autocast_dtype
 
     where = "a CPU" if device.type == "cpu" else device.type
     if rung.switch == "tf32":
@@ -137,8 +137,8 @@ def _sync(device) -> None:
 
 
 def _make_optimizer(model, switches: Switches, lr: float):
-    from .fast import fused_adamw
-    from .reference.training import configure_optimizer
+    from ..reference.training import configure_optimizer
+    from .fused import fused_adamw
 
     optimizer = configure_optimizer(model, weight_decay=0.1, learning_rate=lr, betas=(0.9, 0.95))
     return fused_adamw(optimizer) if switches.fused_adamw else optimizer
@@ -148,8 +148,8 @@ def _train_rung(config, switches: Switches, device, batches, warmup: int, seed: 
     """Train a fresh model with ``switches`` on ``batches``; returns (timed seconds, losses)."""
     import torch
 
-    from .fast import fuse
-    from .reference.gpt import GPT
+    from ..reference.gpt import GPT
+    from .fused import fuse
 
     torch.manual_seed(seed)
     model = GPT(config).to(device)
@@ -195,9 +195,9 @@ def speed_ladder(config, device=None, batch_size: int = 8, steps: int = 5, warmu
     import torch
     from tqdm.auto import tqdm
 
-    from .env import default_device
+    from ..env import default_device
+    from ..reference.gpu import autocast_dtype
     from .mfu import device_name, mfu
-    from .reference.gpu import autocast_dtype
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be at least 1 and warmup at least 0, got {steps} and {warmup}")

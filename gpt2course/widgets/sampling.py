@@ -2,7 +2,7 @@
 
 Usage, in a notebook cell::
 
-    from gpt2course.sampling_widget import sampling_widget
+    from gpt2course.widgets.sampling import sampling_widget
     sampling_widget(model, encode, decode, generate, prompt="ROMEO:")
 
 ``generate`` is the notebook's own ``generate(model, idx, max_new_tokens, temperature, top_k,
@@ -10,8 +10,8 @@ top_p, generator)``: the widget only calls it. Moving a slider redraws the next-
 distribution after the prompt (the most likely tokens, before and after the settings); the
 button draws new samples with a new seed.
 
-Built from core ipywidgets and a PNG in an ``Output`` (as gpt2course.attention_explorer), so it
-works with ipywidgets 7.7 (Colab) and 8. Outside a kernel it still builds and computes;
+Built from core ipywidgets and a PNG in an ``Output`` (as ``widgets.attention_explorer``), so
+it works with ipywidgets 7.7 (Colab) and 8. Outside a kernel it still builds and computes;
 ``widget.figure`` is the last figure and ``widget.samples`` the last texts.
 """
 

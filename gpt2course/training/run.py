@@ -3,9 +3,9 @@
 The pieces are the course's own (``gpt2course.reference``): ``GPT``, ``get_batch``,
 ``configure_optimizer``, ``get_lr``, the loss and gradient clipping of ``train_step``, the
 evaluation of ``estimate_loss``; around them this module adds what a long run needs: presets
-(``gpt2course.presets``), mixed precision and data parallelism under ``torchrun``
-(``gpt2course.devices``), gradient accumulation, checkpoints and exact resume
-(``gpt2course.checkpoint``), a loss log (``gpt2course.runlog``) and a clean stop on Ctrl-C.
+(``presets``), mixed precision and data parallelism under ``torchrun`` (``devices``), gradient
+accumulation, checkpoints and exact resume (``checkpoints``), a loss log (``loss_log``) and a
+clean stop on Ctrl-C; the modules named are ``gpt2course.training``'s.
 
 Batches. Each step draws its global batch of ``batch_size`` windows with ``get_batch`` from one
 generator seeded with the run's seed (as notebook 08 does): every process draws the same batch,
@@ -27,11 +27,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import CHECKPOINT_NAME, read_checkpoint, read_config, save_checkpoint
+from .checkpoints import CHECKPOINT_NAME, read_checkpoint, read_config, save_checkpoint
 from .devices import Processes, all_reduce_sum, autocast_dtype, pick_device, processes_from_env
+from .loss_log import LOG_NAME, append_log, read_log, start_log
 from .presets import (GPT2_VOCAB_SIZE, MODEL_FIELDS, PRESETS, RunError, TrainConfig, check_config, flag,
                       gpt_config, micro_batch_size, replace)
-from .runlog import LOG_NAME, append_log, read_log, start_log
 
 __all__ = ["RunPlan", "plan_run", "train", "TrainResult", "Interrupted", "RunError", "evaluate",
            "load_tokens", "text_to_ids", "my_micro_batches", "StopRequest", "read_log", "LOG_NAME"]
@@ -134,7 +134,7 @@ def text_to_ids(text: str, vocab_size: int):
     else byte by byte (GPT-2's single-byte tokens, ids below 256), as ``generate`` reads a prompt."""
     import torch
 
-    from .tokenizer import gpt2_encoding
+    from ..tokenizer import gpt2_encoding
 
     enc = gpt2_encoding()
     if vocab_size >= GPT2_VOCAB_SIZE:
@@ -148,7 +148,7 @@ def text_to_ids(text: str, vocab_size: int):
 
 def load_tokens(config: TrainConfig):
     """(train, val) token ids of the run's text: 90% / 10% by characters."""
-    from .data import load_shakespeare, shakespeare_tokens, split_text
+    from ..data import load_shakespeare, shakespeare_tokens, split_text
 
     if not config.data and config.vocab_size >= GPT2_VOCAB_SIZE:
         return shakespeare_tokens()
@@ -178,7 +178,7 @@ def derive_seed(*values: int) -> int:
 def my_micro_batches(data, config: TrainConfig, generator, procs: Processes):
     """The global batch drawn with ``get_batch`` and ``generator``; this process's rows of it,
     as a list of (x, y) micro-batches."""
-    from .reference.batches import get_batch
+    from ..reference.batches import get_batch
 
     x, y = get_batch(data, config.block_size, config.batch_size, generator=generator)
     per_process = config.batch_size // procs.world_size
@@ -301,9 +301,9 @@ def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progres
     import torch
     from tqdm.auto import tqdm
 
-    from .fast import fuse, fused_adamw
-    from .reference.gpt import GPT
-    from .reference.training import configure_optimizer, get_lr
+    from ..reference.gpt import GPT
+    from ..reference.training import configure_optimizer, get_lr
+    from .fused import fuse, fused_adamw
 
     config = plan.config
     if dev.type == "cuda":

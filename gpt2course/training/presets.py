@@ -104,7 +104,7 @@ def padded_vocab_size(config: TrainConfig) -> int:
 
 def gpt_config(config: TrainConfig):
     """The model's ``GPTConfig`` (with the padded vocabulary)."""
-    from .reference.config import GPTConfig
+    from ..reference.config import GPTConfig
 
     return GPTConfig(vocab_size=padded_vocab_size(config), block_size=config.block_size,
                      n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,

@@ -42,7 +42,7 @@ def pick_device(requested: str | None, procs: Processes):
     best available); under torchrun with CUDA, GPU number LOCAL_RANK."""
     import torch
 
-    from .env import default_device
+    from ..env import default_device
 
     name = default_device() if requested in (None, "auto") else requested
     try:
@@ -83,7 +83,7 @@ def autocast_dtype(device, requested: str = "auto"):
     cuda = device.type == "cuda"
     capability = torch.cuda.get_device_capability(device) if cuda else None
     if requested == "auto":  # notebook 10's rule (reference.gpu.autocast_dtype); None: float32
-        from .reference.gpu import autocast_dtype as auto_dtype
+        from ..reference.gpu import autocast_dtype as auto_dtype
         return auto_dtype(device, capability) or torch.float32
     if requested == "float16" and device.type == "mps":
         raise RunError("--dtype float16 (with loss scaling) is not supported on mps here; use float32 or bfloat16")

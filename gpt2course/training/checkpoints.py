@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .weights import WeightsFileError, finish_atomic_write, read_metadata
+from ..weights import WeightsFileError, finish_atomic_write, read_metadata
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
@@ -172,8 +172,8 @@ def load_model(path: str | Path, device: str = "cpu"):
 
     A vocabulary padded for speed is cut back to its real size, so the padding rows can never
     be sampled (their logits would be the only difference)."""
-    from .reference.config import GPTConfig
-    from .reference.gpt import GPT
+    from ..reference.config import GPTConfig
+    from ..reference.gpt import GPT
 
     checkpoint = read_checkpoint(path)
     train = checkpoint.config
