@@ -12,12 +12,13 @@ from .batches import get_batch
 from .block import Block
 from .config import GPTConfig
 from .bpe import decode, encode, get_pair_counts, merge, train_bpe
+from .checkpoints import load_checkpoint, save_checkpoint
 from .embeddings import Embeddings
 from .generation import forward_with_cache, generate, sample_next_token
 from .gpt import GPT, load_hf_weights
-from .gpu import autocast_dtype, load_checkpoint, save_checkpoint
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
+from .precision import autocast_dtype
 from .softmax import softmax
 from .training import configure_optimizer, estimate_loss, get_lr, lm_loss, train_step
 

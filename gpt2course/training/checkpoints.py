@@ -195,7 +195,7 @@ def load_model(path: str | Path, device: str = "cpu"):
 def checkpoint_folder(name: str = "gpt2course", drive: Path = DRIVE, local: Path = Path("runs")) -> Path:
     """Where notebook 10's run keeps its checkpoints: ``<Google Drive>/<name>`` when Colab's Drive is
     mounted (it outlives the Colab session), otherwise the local folder ``runs/<name>``. Given,
-    not an exercise (it lives outside ``reference/gpu.py``, whose exercises are stubbed
+    not an exercise (it lives outside ``reference/checkpoints.py``, whose exercises are stubbed
     while a notebook is graded)."""
     folder = Path(drive) / name if Path(drive).is_dir() else Path(local) / name
     folder.mkdir(parents=True, exist_ok=True)

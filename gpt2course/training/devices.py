@@ -82,8 +82,8 @@ def autocast_dtype(device, requested: str = "auto"):
         raise RunError(f"--dtype must be one of {', '.join(DTYPES)}, got {requested!r}")
     cuda = device.type == "cuda"
     capability = torch.cuda.get_device_capability(device) if cuda else None
-    if requested == "auto":  # notebook 10's rule (reference.gpu.autocast_dtype); None: float32
-        from ..reference.gpu import autocast_dtype as auto_dtype
+    if requested == "auto":  # notebook 10's rule (reference.precision.autocast_dtype); None: float32
+        from ..reference.precision import autocast_dtype as auto_dtype
         return auto_dtype(device, capability) or torch.float32
     if requested == "float16" and device.type == "mps":
         raise RunError("--dtype float16 (with loss scaling) is not supported on mps here; use float32 or bfloat16")

@@ -111,7 +111,7 @@ def pad_vocab(model, multiple: int = PAD_MULTIPLE):
 
 
 def _not_applicable(rung: Rung, device, capability, compile: bool) -> str | None:
-    from ..reference.gpu import autocast_dtype
+    from ..reference.precision import autocast_dtype
 
     where = "a CPU" if device.type == "cpu" else device.type
     if rung.switch == "tf32":
@@ -196,7 +196,7 @@ def speed_ladder(config, device=None, batch_size: int = 8, steps: int = 5, warmu
     from tqdm.auto import tqdm
 
     from ..env import default_device
-    from ..reference.gpu import autocast_dtype
+    from ..reference.precision import autocast_dtype
     from .mfu import device_name, mfu
 
     if steps < 1 or warmup < 0:

@@ -1,6 +1,7 @@
-"""Notebook 10's graded helpers (gpt2course.reference.gpu): the autocast dtype per device, tested
-on a CPU with a stand-in compute capability, and a checkpoint round trip that resumes the same
-run (the step after loading equals the step of a run that never stopped)."""
+"""Notebook 10's graded helpers (gpt2course.reference.precision and reference.checkpoints): the
+autocast dtype per device, tested on a CPU with a stand-in compute capability, and a checkpoint
+round trip that resumes the same run (the step after loading equals the step of a run that
+never stopped)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from gpt2course import devices, reference
-from gpt2course.fast import fuse
+from gpt2course import reference
 from gpt2course.reference import (GPT, GPTConfig, autocast_dtype, configure_optimizer, load_checkpoint,
                                   save_checkpoint)
-from gpt2course.checkpoint import checkpoint_folder
+from gpt2course.training import devices
+from gpt2course.training.checkpoints import checkpoint_folder
+from gpt2course.training.fused import fuse
 
 # --------------------------------------------------------------------------------------------
 # autocast_dtype
