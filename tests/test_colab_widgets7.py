@@ -71,8 +71,8 @@ PROBE = '''
 import base64 as _b64, hashlib as _hl, json as _json
 import IPython as _IPython, ipykernel as _ipykernel, ipywidgets as _ipywidgets, traitlets as _traitlets
 import numpy as _np
-from gpt2course.attention_explorer import AttentionExplorer as _AE
-from gpt2course.sampling_widget import SamplingWidget as _SW
+from gpt2course.widgets.attention_explorer import AttentionExplorer as _AE
+from gpt2course.widgets.sampling import SamplingWidget as _SW
 
 def _shown(out):
     return [_hl.sha256(_b64.b64decode(o["data"]["image/png"])).hexdigest()

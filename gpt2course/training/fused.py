@@ -18,7 +18,7 @@ compute the same function with one fused call each:
 
 Parameters, their names and the state dict stay exactly as they are (the modules' classes change,
 nothing else), so checkpoints and ``load_hf_weights`` work either way; logits, loss and gradients
-agree to float32 rounding (tests/test_fast.py). One thing the fused head does not do: a second
+agree to float32 rounding (tests/training/test_fused.py). One thing the fused head does not do: a second
 backward through the same graph (``retain_graph=True``) raises, as its buffer is used up by the
 first. ``unfuse(model)`` switches back. The command line and the GPU notebook train fused models;
 the benchmarks report both. ``fused_adamw(optimizer)`` does the same for the optimiser step.

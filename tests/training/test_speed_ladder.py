@@ -1,6 +1,7 @@
-"""The speed ladder (gpt2course.training.speed_ladder) on a CPU with a tiny model: every rung is reported,
-in order, measured or skipped with a reason; the rungs train the same model math; a failing rung
-does not stop the ladder; the chart and the table draw. Speeds themselves are for benchmarks."""
+"""The speed ladder (gpt2course.training.speed_ladder) on a CPU with a tiny model: every rung is
+reported, in order, measured or skipped with a reason; the rungs train the same model math; a
+failing rung does not stop the ladder; the chart and the table draw. Speeds themselves are for
+benchmarks."""
 
 from __future__ import annotations
 

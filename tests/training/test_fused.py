@@ -1,4 +1,4 @@
-"""gpt2course.fast: fused modules compute what the course's modules compute."""
+"""gpt2course.training.fused: fused modules compute what the course's modules compute."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from gpt2course.fast import fuse, is_fused, unfuse
+from gpt2course.training.fused import fuse, is_fused, unfuse
 from gpt2course.reference import GPT, GPTConfig, generate
 
 
@@ -59,8 +59,8 @@ def test_unfuse_restores_the_course_code_and_generation_agrees():
 import pytest  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from gpt2course import fast  # noqa: E402
-from gpt2course.fast import FusedGPT, head_and_loss  # noqa: E402
+from gpt2course.training import fused as fused_module  # noqa: E402
+from gpt2course.training.fused import FusedGPT, head_and_loss  # noqa: E402
 
 
 def _models(vocab_size, dtype=torch.float32):
@@ -100,7 +100,7 @@ def _assert_same(a, b, tol):
 @pytest.mark.parametrize("block_rows", [None, 3])  # one block of rows / blocks of 3 rows and a rest
 def test_fused_head_and_loss_match_the_course_model(vocab_size, shape, block_rows, monkeypatch):
     if block_rows:
-        monkeypatch.setattr(fast, "_ROWS_ELEMENTS", block_rows * vocab_size)
+        monkeypatch.setattr(fused_module, "_ROWS_ELEMENTS", block_rows * vocab_size)
     plain, fused = _models(vocab_size)
     assert type(fused) is FusedGPT
     x = torch.randint(0, vocab_size, shape)
@@ -208,7 +208,7 @@ def test_fused_model_with_an_untied_or_frozen_head():
 
 
 def test_fused_adamw_keeps_the_groups_and_settings():
-    from gpt2course.fast import fused_adamw
+    from gpt2course.training.fused import fused_adamw
     from gpt2course.reference import configure_optimizer
 
     torch.manual_seed(0)

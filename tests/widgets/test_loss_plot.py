@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from gpt2course.loss_plot import LossPlot
+from gpt2course.widgets.loss_plot import LossPlot
 
 
 class FakeHandle:

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from gpt2course.reference import GPT, GPTConfig, generate, sample_next_token  # noqa: E402
-from gpt2course.sampling_widget import SamplingWidget, filtered_probs, sampling_widget  # noqa: E402
+from gpt2course.widgets.sampling import SamplingWidget, filtered_probs, sampling_widget  # noqa: E402
 
 VOCAB = "abcdefghijklmnopqrstuvwxyz .,\n"
 

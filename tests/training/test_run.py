@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from conftest import REPO
-from gpt2course import cli, devices, presets, train
-from gpt2course.checkpoint import CHECKPOINT_NAME, FORMAT, load_model, read_checkpoint
-from gpt2course.presets import PRESETS, TrainConfig, gpt_config, padded_vocab_size
+from gpt2course import cli
 from gpt2course.reference import GPT, configure_optimizer, estimate_loss, generate, get_batch, get_lr, train_step
 from gpt2course.tokenizer import gpt2_encoding
+from gpt2course.training import devices, presets, run
+from gpt2course.training.checkpoints import CHECKPOINT_NAME, FORMAT, load_model, read_checkpoint
+from gpt2course.training.presets import PRESETS, TrainConfig, gpt_config, padded_vocab_size
 from gpt2course.weights import read_metadata
 
 # A model small enough to train a step in milliseconds: byte tokens (vocab 256), 2 x 32.
@@ -64,7 +65,7 @@ def one_line_error(result, *fragments):
 
 def losses(log_path):
     """(step, train_loss, val_loss, lr) of every row of a run's log."""
-    return [(r["step"], r["train_loss"], r["val_loss"], r["lr"]) for r in train.read_log(log_path)]
+    return [(r["step"], r["train_loss"], r["val_loss"], r["lr"]) for r in run.read_log(log_path)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def test_tiny_run_writes_checkpoint_log_and_sample(tmp_path, capsys):
     status, stdout, _ = run_train(out, "--max-steps", "6", "--checkpoint-interval", "4",
                                   "--sample-tokens", "12", "--sample-prompt", "ROMEO:", capsys=capsys)
     assert status == 0
-    rows = train.read_log(out / train.LOG_NAME)
+    rows = run.read_log(out / run.LOG_NAME)
     assert [r["step"] for r in rows] == list(range(7))
     assert [r["step"] for r in rows if r["val_loss"] is not None] == [0, 3, 6]  # step 0, every 3, the end
     assert rows[0]["train_loss"] is None and all(r["train_loss"] > 0 for r in rows[1:])
@@ -116,7 +117,7 @@ def test_training_is_notebook_08s_loop(tmp_path, capsys):
                              capsys=capsys)
     assert status == 0
     config = read_checkpoint(out).config
-    train_ids, val_ids = train.load_tokens(config)
+    train_ids, val_ids = run.load_tokens(config)
     torch.manual_seed(config.seed)
     model = GPT(gpt_config(config))
     optimizer = configure_optimizer(model, 0.1, 1e-3, (0.9, 0.95))
@@ -128,8 +129,8 @@ def test_training_is_notebook_08s_loop(tmp_path, capsys):
         x, y = get_batch(train_ids, 16, 8, generator=batches)
         expected.append(train_step(model, x, y, optimizer, 3.0))
     val_loss = estimate_loss(model, val_ids, 16, 8, 2, generator=torch.Generator().manual_seed(config.seed + 1))
-    log = train.read_log(out / train.LOG_NAME)
-    # The command line trains the fused model (gpt2course.fast): float32 rounding apart, the same.
+    log = run.read_log(out / run.LOG_NAME)
+    # The command line trains the fused model (gpt2course.training.fused): float32 rounding apart, the same.
     assert [r["train_loss"] for r in log[1:]] == pytest.approx(expected, rel=1e-5)
     assert log[-1]["val_loss"] == pytest.approx(val_loss, rel=1e-5)
     trained = load_model(out)[0].state_dict()
@@ -145,7 +146,7 @@ def test_own_text_file(tmp_path, capsys):
     assert status == 0
     config = read_checkpoint(tmp_path / "run").config
     assert config.data == str(text.resolve())
-    train_ids, val_ids = train.load_tokens(config)
+    train_ids, val_ids = run.load_tokens(config)
     assert len(train_ids) + len(val_ids) == len(text.read_text(encoding="utf-8").encode())
     assert f"{len(train_ids):,} training tokens" in stdout
 
@@ -157,7 +158,7 @@ def test_own_text_file(tmp_path, capsys):
 def _stop_at(monkeypatch, step, how):
     """Make the run receive SIGINT (how="signal") or crash (how="crash") when its log row for
     ``step`` is written."""
-    real = train.append_log
+    real = run.append_log
 
     def append(path, **row):
         real(path, **row)
@@ -167,13 +168,13 @@ def _stop_at(monkeypatch, step, how):
             else:
                 raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(train, "append_log", append)
+    monkeypatch.setattr(run, "append_log", append)
 
 
 def test_ctrl_c_saves_and_resume_gives_the_same_losses(tmp_path, capsys, monkeypatch):
     args = ["--max-steps", "10", "--checkpoint-interval", "4"]
     assert run_train(tmp_path / "whole", *args, capsys=capsys)[0] == 0
-    whole = losses(tmp_path / "whole" / train.LOG_NAME)
+    whole = losses(tmp_path / "whole" / run.LOG_NAME)
 
     before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
     with monkeypatch.context() as m:
@@ -185,11 +186,11 @@ def test_ctrl_c_saves_and_resume_gives_the_same_losses(tmp_path, capsys, monkeyp
     # The step in flight when Ctrl-C came (6) finishes and is saved.
     assert read_checkpoint(tmp_path / "cut").step == 6
     assert "interrupted after step 6 of 10" in stderr and "--resume" in stderr
-    assert losses(tmp_path / "cut" / train.LOG_NAME) == whole[:7]
+    assert losses(tmp_path / "cut" / run.LOG_NAME) == whole[:7]
 
     status, stdout, _ = run_train(tmp_path / "cut", *args, "--resume", capsys=capsys)
     assert status == 0 and "resuming at step 6" in stdout
-    assert losses(tmp_path / "cut" / train.LOG_NAME) == whole
+    assert losses(tmp_path / "cut" / run.LOG_NAME) == whole
     resumed, uninterrupted = read_checkpoint(tmp_path / "cut"), read_checkpoint(tmp_path / "whole")
     for name, value in uninterrupted.model_state.items():
         assert torch.equal(resumed.model_state[name], value), name
@@ -198,18 +199,18 @@ def test_ctrl_c_saves_and_resume_gives_the_same_losses(tmp_path, capsys, monkeyp
 def test_crash_loses_at_most_one_checkpoint_interval(tmp_path, capsys, monkeypatch):
     args = ["--max-steps", "9", "--checkpoint-interval", "4", "--seed", "5", "--dropout", "0.2"]
     assert run_train(tmp_path / "whole", *args, capsys=capsys)[0] == 0
-    whole = losses(tmp_path / "whole" / train.LOG_NAME)
+    whole = losses(tmp_path / "whole" / run.LOG_NAME)
 
     with monkeypatch.context() as m:
         _stop_at(m, 7, "crash")
         with pytest.raises(RuntimeError, match="simulated crash"):
             run_train(tmp_path / "cut", *args, capsys=capsys)
     assert read_checkpoint(tmp_path / "cut").step == 4
-    assert len(losses(tmp_path / "cut" / train.LOG_NAME)) == 8  # rows 0..7 were written
+    assert len(losses(tmp_path / "cut" / run.LOG_NAME)) == 8  # rows 0..7 were written
 
     status, stdout, _ = run_train(tmp_path / "cut", "--resume", "--out", str(tmp_path / "cut"), capsys=capsys)
     assert status == 0 and "resuming at step 4" in stdout
-    assert losses(tmp_path / "cut" / train.LOG_NAME) == whole  # rows 5..7 replaced, not repeated
+    assert losses(tmp_path / "cut" / run.LOG_NAME) == whole  # rows 5..7 replaced, not repeated
 
 
 def test_float16_resume_keeps_the_loss_scaler(tmp_path, capsys, monkeypatch):
@@ -222,7 +223,7 @@ def test_float16_resume_keeps_the_loss_scaler(tmp_path, capsys, monkeypatch):
         assert run_train(tmp_path / "cut", *args, capsys=capsys)[0] == 130
     assert read_checkpoint(tmp_path / "cut").scaler_state["_growth_tracker"] == 3  # steps without overflow
     assert run_train(tmp_path / "cut", *args, "--resume", capsys=capsys)[0] == 0
-    assert losses(tmp_path / "cut" / train.LOG_NAME) == losses(tmp_path / "whole" / train.LOG_NAME)
+    assert losses(tmp_path / "cut" / run.LOG_NAME) == losses(tmp_path / "whole" / run.LOG_NAME)
     whole, resumed = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "cut")
     assert resumed.scaler_state == whole.scaler_state and whole.scaler_state["_growth_tracker"] == 8
 
@@ -235,7 +236,7 @@ def test_resume_can_extend_a_finished_run(tmp_path, capsys):
     status, _, stderr = run_train(out, "--max-steps", "5", "--resume", capsys=capsys)
     assert status == 0
     assert "--max-steps 5 (the run had 3)" in stderr
-    assert [r[0] for r in losses(out / train.LOG_NAME)] == [0, 1, 2, 3, 4, 5]
+    assert [r[0] for r in losses(out / run.LOG_NAME)] == [0, 1, 2, 3, 4, 5]
     assert read_checkpoint(out).step == 5 and read_checkpoint(out).config.max_steps == 5
 
 
@@ -270,7 +271,7 @@ def test_run_folder_refusals(finished_run, tmp_path, capsys):
     one_line_error(main_in_process(capsys, "train", "--out", str(finished_run), "--resume", "--overwrite"),
                    "not allowed with")
     (tmp_path / "early").mkdir()
-    (tmp_path / "early" / train.LOG_NAME).write_text("step,train_loss\n0,\n")
+    (tmp_path / "early" / run.LOG_NAME).write_text("step,train_loss\n0,\n")
     one_line_error(main_in_process(capsys, "train", "--out", str(tmp_path / "early"), "--resume"),
                    "before its first checkpoint", "--overwrite")
     (tmp_path / "file").write_text("x")
@@ -285,7 +286,7 @@ def test_run_folder_refusals(finished_run, tmp_path, capsys):
     out = tmp_path / "again"
     assert run_train(out, "--max-steps", "4", capsys=capsys)[0] == 0
     assert run_train(out, "--max-steps", "2", "--overwrite", capsys=capsys)[0] == 0
-    assert [r[0] for r in losses(out / train.LOG_NAME)] == [0, 1, 2]
+    assert [r[0] for r in losses(out / run.LOG_NAME)] == [0, 1, 2]
     assert read_checkpoint(out).step == 2
 
 
@@ -344,7 +345,7 @@ def test_cpu_preset_is_notebook_08s_run():
     assert (cpu.vocab_multiple, cpu.micro_batch_size, cpu.dtype) == (1, 0, "auto")
     parser = cli.build_parser()
     args = parser.parse_args(["train"])
-    plan = train.plan_run(preset=args.preset, overrides=cli._train_overrides(args), out="unused")
+    plan = run.plan_run(preset=args.preset, overrides=cli._train_overrides(args), out="unused")
     assert plan.config == cpu and plan.preset == "cpu"
 
 
@@ -437,7 +438,7 @@ def test_two_processes_equal_one_with_accumulation(tmp_path):
     assert status == 0, stderr
     assert "2 processes x 2 micro-batches" in stdout and stdout.count("final val loss") == 1
 
-    one, two = train.read_log(tmp_path / "one" / train.LOG_NAME), train.read_log(tmp_path / "two" / train.LOG_NAME)
+    one, two = run.read_log(tmp_path / "one" / run.LOG_NAME), run.read_log(tmp_path / "two" / run.LOG_NAME)
     assert [r["step"] for r in two] == list(range(7))
     for a, b in zip(one, two):
         for key in ("train_loss", "val_loss", "lr"):
@@ -465,7 +466,7 @@ def test_ctrl_c_under_torchrun_saves_once_and_leaves_no_process(tmp_path):
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
-            log = out / train.LOG_NAME
+            log = out / run.LOG_NAME
             if log.exists() and len(log.read_text().splitlines()) > 4:  # header, step 0, steps 1..3
                 break
             time.sleep(0.2)
@@ -478,7 +479,7 @@ def test_ctrl_c_under_torchrun_saves_once_and_leaves_no_process(tmp_path):
             proc.communicate()
     assert proc.returncode != 0
     step = read_checkpoint(out).step
-    assert step >= 3 and train.read_log(out / train.LOG_NAME)[-1]["step"] == step
+    assert step >= 3 and run.read_log(out / run.LOG_NAME)[-1]["step"] == step
     assert stderr.count(f"interrupted after step {step} of 1000000") == 1, stderr
     assert stdout.count("stopping after this step") == 1
     time.sleep(0.5)

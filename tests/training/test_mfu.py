@@ -1,4 +1,4 @@
-"""FLOPs per token, peak FLOP/s per GPU and MFU (gpt2course.mfu), against numbers worked out
+"""FLOPs per token, peak FLOP/s per GPU and MFU (gpt2course.training.mfu), against numbers worked out
 here by hand: from GPT-2 small's published parameter count and from the tensors of a real model."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpt2course.mfu import (PEAK_FLOPS, device_name, dtype_key, flops_per_token, mfu, n_params, peak_flops,
+from gpt2course.training.mfu import (PEAK_FLOPS, device_name, dtype_key, flops_per_token, mfu, n_params, peak_flops,
                             speed_text)
 from gpt2course.reference import GPT, GPTConfig
 

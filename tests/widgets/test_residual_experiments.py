@@ -1,4 +1,4 @@
-"""The demo experiments of notebook 06 (gpt2course.experiments): gradient flow through a deep
+"""The demo experiments of notebook 06 (gpt2course.widgets.residual_experiments): gradient flow through a deep
 stack and pre-LN vs post-LN training curves."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from gpt2course import experiments as ex  # noqa: E402
 from gpt2course.reference import Block  # noqa: E402
+from gpt2course.widgets import residual_experiments as ex  # noqa: E402
 
 # A small, quick configuration for the training tests (a couple of seconds per run).
 TINY = dict(n_layer=2, n_embd=32, n_head=4, block_size=32, batch_size=8, eval_every=10,

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 from conftest import REPO  # noqa: E402
-from gpt2course.attention_explorer import AttentionExplorer, attention_explorer  # noqa: E402
+from gpt2course.widgets.attention_explorer import AttentionExplorer, attention_explorer  # noqa: E402
 
 TOKENS = ["The", " cat", " sat", " on", " the", " mat"]
 
@@ -215,7 +215,7 @@ def test_no_pyplot_figures_leak(weights):
 NOTEBOOK_CELLS = [
     """
     import numpy as np
-    from gpt2course.attention_explorer import attention_explorer
+    from gpt2course.widgets.attention_explorer import attention_explorer
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 3, 5, 5)) + np.triu(np.full((5, 5), -1e9), 1)
     w = np.exp(logits - logits.max(-1, keepdims=True)); w /= w.sum(-1, keepdims=True)
