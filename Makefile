@@ -22,11 +22,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 setup: $(VENV)/.installed  ## create .venv with everything the course and its tests need
 
 # Colab's ipywidgets 7.7.1 and its kernel, beside .venv (which keeps ipywidgets 8): the test
-# kernel of tests/test_colab_widgets7.py gets this folder first on its PYTHONPATH.
+# kernel of tests/notebooks/test_colab_widgets7.py gets this folder first on its PYTHONPATH.
 WIDGETS7 := $(VENV)/colab-widgets7
-$(WIDGETS7)/.installed: tests/colab_widgets7.txt $(VENV)/.installed
+$(WIDGETS7)/.installed: tests/notebooks/colab_widgets7.txt $(VENV)/.installed
 	rm -rf $(WIDGETS7)
-	$(PY) -m pip install --quiet --no-deps --target $(WIDGETS7) -r tests/colab_widgets7.txt
+	$(PY) -m pip install --quiet --no-deps --target $(WIDGETS7) -r tests/notebooks/colab_widgets7.txt
 	touch $@
 
 widgets7: $(WIDGETS7)/.installed  ## install Colab's widget stack (ipywidgets 7.7.1) for the tests

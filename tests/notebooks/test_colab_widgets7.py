@@ -1,7 +1,7 @@
 """Every solution notebook under Colab's widget stack: ipywidgets 7.7.1 with Colab's kernel
 (ipykernel 6.17.1, IPython 7.34, traitlets 5.7.1), in fast mode.
 
-`make widgets7` (a step of `make test`) installs tests/colab_widgets7.txt into
+`make widgets7` (a step of `make test`) installs tests/notebooks/colab_widgets7.txt into
 .venv/colab-widgets7; the kernel gets that folder first on its PYTHONPATH, so it imports those
 versions while the test process and .venv keep ipywidgets 8. nbclient plays the front end: it
 keeps the widget models and routes what an Output widget captures into it (and back to the
@@ -32,7 +32,7 @@ from nbclient import NotebookClient
 from conftest import NOTEBOOK_NAMES, REPO, SOLUTIONS
 
 OVERLAY = Path(os.environ.get("GPT2COURSE_WIDGETS7", Path(sys.prefix) / "colab-widgets7"))
-PINS = REPO / "tests" / "colab_widgets7.txt"
+PINS = REPO / "tests" / "notebooks" / "colab_widgets7.txt"
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
 # Model module versions of ipywidgets 7 (controls 1.5.0, base 1.2.0, output 1.0.0); 8 has 2.0.0 / 1.0.0.
