@@ -4,8 +4,9 @@ The pieces are the course's own (``gpt2course.reference``): ``GPT``, ``get_batch
 ``configure_optimizer``, ``get_lr``, the loss and gradient clipping of ``train_step``, the
 evaluation of ``estimate_loss``; around them this module adds what a long run needs: presets
 (``presets``), mixed precision and data parallelism under ``torchrun`` (``devices``), gradient
-accumulation, checkpoints and exact resume (``checkpoints``), a loss log (``loss_log``) and a
-clean stop on Ctrl-C; the modules named are ``gpt2course.training``'s.
+accumulation (one optimizer step is ``step.TrainStep``), checkpoints and exact resume
+(``checkpoints``), a loss log (``loss_log``) and a clean stop on Ctrl-C; the modules named are
+``gpt2course.training``'s.
 
 Batches. Each step draws its global batch of ``batch_size`` windows with ``get_batch`` from one
 generator seeded with the run's seed (as notebook 08 does): every process draws the same batch,
@@ -18,7 +19,6 @@ masks come from a seed made of (seed, step, rank).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import sys
@@ -32,6 +32,7 @@ from .devices import Processes, all_reduce_sum, autocast_dtype, pick_device, pro
 from .loss_log import LOG_NAME, append_log, read_log, start_log
 from .presets import (GPT2_VOCAB_SIZE, MODEL_FIELDS, PRESETS, RunError, TrainConfig, check_config, flag,
                       gpt_config, micro_batch_size, replace)
+from .step import TrainStep
 
 __all__ = ["RunPlan", "plan_run", "train", "TrainResult", "Interrupted", "RunError", "evaluate",
            "load_tokens", "text_to_ids", "my_micro_batches", "StopRequest", "read_log", "LOG_NAME"]
@@ -297,142 +298,172 @@ def train(plan: RunPlan, device: str | None = None, progress: bool = True, out=N
             dist.destroy_process_group()
 
 
-def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress):
+@dataclass
+class _Session:
+    """What a run holds while it trains: ``raw`` (the model that is saved and clipped),
+    ``model`` (the same, compiled when asked: evaluation runs it), the optimizer, the ``step``
+    (``training.step.TrainStep``, with the loss scaler), the batch generator, and where the run
+    stands (``start``: the step it began this session at; seconds and tokens so far)."""
+
+    raw: object
+    model: object
+    optimizer: object
+    step: TrainStep
+    batches: object
+    start: int = 0
+    elapsed: float = 0.0
+    tokens: int = 0
+
+
+def _build(config: TrainConfig, procs: Processes, dev, dtype, checkpoint) -> _Session:
+    """A fresh model, optimizer and batch generator from the run's seed; resumed from
+    ``checkpoint`` when there is one; compiled and wrapped in DDP as the run asks."""
     import torch
-    from tqdm.auto import tqdm
 
     from ..reference.gpt import GPT
-    from ..reference.training import configure_optimizer, get_lr
+    from ..reference.training import configure_optimizer
     from .fused import fuse, fused_adamw
 
-    config = plan.config
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-
     torch.manual_seed(config.seed)
     raw = fuse(GPT(gpt_config(config))).to(dev)
     raw.train()
     optimizer = configure_optimizer(raw, config.weight_decay, config.max_lr, (config.beta1, config.beta2))
     if dev.type == "cuda":  # the same groups, one fused kernel per step
         optimizer = fused_adamw(optimizer)
-    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     batches = torch.Generator().manual_seed(config.seed)
-    start, elapsed, tokens = 0, 0.0, 0
     if checkpoint is not None:
         batches.set_state(checkpoint.batch_generator_state)
         raw.load_state_dict(checkpoint.model_state)
         state = optimizer.state_dict()
         state["state"] = checkpoint.optimizer_state
         optimizer.load_state_dict(state)
-        if checkpoint.scaler_state and scaler.is_enabled():
-            scaler.load_state_dict(checkpoint.scaler_state)
-        start = checkpoint.step
-        elapsed = float(checkpoint.progress.get("elapsed_s", 0.0))
-        tokens = int(checkpoint.progress.get("tokens", 0))
-        del checkpoint
-
     model = torch.compile(raw) if config.compile else raw
-    ddp = None
-    if procs.distributed:
+    forward = model
+    if procs.distributed:  # after loading: DDP starts by sending rank 0's weights to every process
         from torch.nn.parallel import DistributedDataParallel
-        ddp = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        forward = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    step = TrainStep(raw, optimizer, dtype=dtype, grad_clip=config.grad_clip, forward=forward)
+    session = _Session(raw=raw, model=model, optimizer=optimizer, step=step, batches=batches)
+    if checkpoint is not None:
+        if checkpoint.scaler_state and step.scaler.is_enabled():
+            step.scaler.load_state_dict(checkpoint.scaler_state)
+        session.start = checkpoint.step
+        session.elapsed = float(checkpoint.progress.get("elapsed_s", 0.0))
+        session.tokens = int(checkpoint.progress.get("tokens", 0))
+    return session
 
-    def autocast():
-        return torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32)
 
-    def save(step: int) -> None:
-        if procs.main:
-            save_checkpoint(plan.checkpoint, raw, optimizer, config, step, preset=plan.preset,
-                            batch_generator_state=batches.get_state(),
-                            scaler_state=scaler.state_dict() if scaler.is_enabled() else {},
-                            progress={"elapsed_s": elapsed, "tokens": tokens})
-
+def _save(plan: RunPlan, session: _Session, procs: Processes, step: int) -> None:
+    """Rank 0 writes the checkpoint of the run after ``step`` steps."""
     if procs.main:
-        plan.out.mkdir(parents=True, exist_ok=True)
-        if plan.overwrite and plan.checkpoint.exists():
-            plan.checkpoint.unlink()
-        start_log(plan.log, start if plan.resume else None)
-        n_params = sum(p.numel() for p in raw.parameters())
-        accumulation = config.batch_size // (micro_batch_size(config, procs.world_size) * procs.world_size)
-        processes = f"{procs.world_size} process{'es' if procs.world_size > 1 else ''}"
-        micro = f"{accumulation} micro-batch{'es' if accumulation > 1 else ''}"
-        say(f"{'resuming at step ' + str(start) if plan.resume else 'training'}: {n_params:,} parameters, "
-            f"{config.n_layer} layers x {config.n_embd}, context {config.block_size}; {config.batch_size} x "
-            f"{config.block_size} tokens a step ({processes} x {micro}); {dev}, "
-            f"{str(dtype).replace('torch.', '')}; {len(train_ids):,} training tokens; writing to {plan.out}")
+        scaler = session.step.scaler
+        save_checkpoint(plan.checkpoint, session.raw, session.optimizer, plan.config, step, preset=plan.preset,
+                        batch_generator_state=session.batches.get_state(),
+                        scaler_state=scaler.state_dict() if scaler.is_enabled() else {},
+                        progress={"elapsed_s": session.elapsed, "tokens": session.tokens})
+
+
+def _open_folder(plan: RunPlan, session: _Session, procs: Processes, dev, dtype, n_train_tokens: int,
+                 say) -> None:
+    """Rank 0 makes the run folder, starts (or trims, on resume) the log and says what it trains."""
+    if not procs.main:
+        return
+    config = plan.config
+    plan.out.mkdir(parents=True, exist_ok=True)
+    if plan.overwrite and plan.checkpoint.exists():
+        plan.checkpoint.unlink()
+    start_log(plan.log, session.start if plan.resume else None)
+    n_params = sum(p.numel() for p in session.raw.parameters())
+    accumulation = config.batch_size // (micro_batch_size(config, procs.world_size) * procs.world_size)
+    processes = f"{procs.world_size} process{'es' if procs.world_size > 1 else ''}"
+    micro = f"{accumulation} micro-batch{'es' if accumulation > 1 else ''}"
+    say(f"{'resuming at step ' + str(session.start) if plan.resume else 'training'}: {n_params:,} parameters, "
+        f"{config.n_layer} layers x {config.n_embd}, context {config.block_size}; {config.batch_size} x "
+        f"{config.block_size} tokens a step ({processes} x {micro}); {dev}, "
+        f"{str(dtype).replace('torch.', '')}; {n_train_tokens:,} training tokens; writing to {plan.out}")
+
+
+def _train_step(session: _Session, config: TrainConfig, procs: Processes, dev, train_ids, step: int,
+                stop: StopRequest) -> tuple[float, float, bool]:
+    """Optimizer step number ``step`` (0-based): (its learning rate, its training loss averaged
+    over every process, whether any process was asked to stop)."""
+    import torch
+
+    from ..reference.training import get_lr
+
+    lr = get_lr(step, config.max_lr, config.min_lr, config.warmup_steps, config.max_steps)
+    for group in session.optimizer.param_groups:
+        group["lr"] = lr
+    if config.dropout > 0:
+        torch.manual_seed(derive_seed(config.seed, step, 1 + procs.rank))
+    result = session.step(my_micro_batches(train_ids, config, session.batches, procs))
+    # One collective for the step's loss and for "stop", so every process stops together.
+    shared = torch.stack([result.loss, torch.tensor(float(stop.requested), dtype=torch.float64, device=dev)])
+    train_loss, stopping = all_reduce_sum(shared, procs).tolist()
+    train_loss /= procs.world_size
+    if not math.isfinite(train_loss):
+        raise RunError(f"the training loss became {train_loss} at step {step + 1}: lower --lr "
+                       "(or use float32: --dtype float32)")
+    return lr, train_loss, bool(stopping)
+
+
+def _train(plan, procs, dev, dtype, checkpoint, train_ids, val_ids, say, progress):
+    """``train``'s run once the processes are set up: build or resume, then step to the end,
+    evaluating, logging and saving on the way."""
+    from tqdm.auto import tqdm
+
+    config = plan.config
+    session = _build(config, procs, dev, dtype, checkpoint)
+    del checkpoint
+    _open_folder(plan, session, procs, dev, dtype, len(train_ids), say)
+
+    def evaluate_now() -> float:
+        return evaluate(session.model, val_ids, config, procs, dev, session.step.autocast)
 
     tokens_per_step = config.batch_size * config.block_size
     session_start = time.perf_counter()
-    elapsed_before = elapsed
+    elapsed_before = session.elapsed
     val_loss = None
-    if start == 0 or start >= config.max_steps:
-        val_loss = evaluate(model, val_ids, config, procs, dev, autocast)
-        if procs.main and start == 0:
+    if session.start == 0 or session.start >= config.max_steps:
+        val_loss = evaluate_now()
+        if procs.main and session.start == 0:
             append_log(plan.log, step=0, val_loss=val_loss,
                        elapsed_s=round(elapsed_before + time.perf_counter() - session_start, 3))
-    if start >= config.max_steps:
-        say(f"the run in {plan.out} has already done its {start} steps (--max-steps {config.max_steps}): "
+    if session.start >= config.max_steps:
+        say(f"the run in {plan.out} has already done its {session.start} steps (--max-steps {config.max_steps}): "
             "give a larger --max-steps to train on")
-        return TrainResult(start, val_loss, plan.checkpoint, plan.log, elapsed, procs.main)
+        return TrainResult(session.start, val_loss, plan.checkpoint, plan.log, session.elapsed, procs.main)
 
-    bar = tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True,
+    bar = tqdm(total=config.max_steps, initial=session.start, unit="step", dynamic_ncols=True,
                disable=not (progress and procs.main), file=sys.stderr)
     with StopRequest(say, force_on_repeat=not procs.distributed) as stop, bar:
-        for step in range(start, config.max_steps):
+        for step in range(session.start, config.max_steps):
             t0 = time.perf_counter()
-            lr = get_lr(step, config.max_lr, config.min_lr, config.warmup_steps, config.max_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if config.dropout > 0:
-                torch.manual_seed(derive_seed(config.seed, step, 1 + procs.rank))
-            micro_batches = my_micro_batches(train_ids, config, batches, procs)
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-            for i, (x, y) in enumerate(micro_batches):
-                last = i == len(micro_batches) - 1
-                # DDP all-reduces the gradients once, after the last micro-batch's backward.
-                with ddp.no_sync() if ddp is not None and not last else contextlib.nullcontext():
-                    with autocast():
-                        _, loss = (ddp or model)(x.to(dev), y.to(dev))
-                    scaler.scale(loss / len(micro_batches)).backward()
-                loss_sum += loss.detach().double()
-            # One collective for the step's loss and for "stop", so every process stops together.
-            shared = torch.stack([loss_sum / len(micro_batches),
-                                  torch.tensor(float(stop.requested), dtype=torch.float64, device=dev)])
-            shared = all_reduce_sum(shared, procs)
-            if config.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            train_loss, stopping = shared.tolist()
-            train_loss /= procs.world_size
-            if not math.isfinite(train_loss):
-                raise RunError(f"the training loss became {train_loss} at step {step + 1}: lower --lr "
-                               "(or use float32: --dtype float32)")
+            lr, train_loss, stopping = _train_step(session, config, procs, dev, train_ids, step, stop)
             done = step + 1
-            seconds = time.perf_counter() - t0
-            tokens += tokens_per_step
-            tokens_per_s = tokens_per_step / seconds
+            tokens_per_s = tokens_per_step / (time.perf_counter() - t0)
+            session.tokens += tokens_per_step
             val_loss = None
             if done % config.eval_interval == 0 or done == config.max_steps:
-                val_loss = evaluate(model, val_ids, config, procs, dev, autocast)
-            elapsed = elapsed_before + time.perf_counter() - session_start
+                val_loss = evaluate_now()
+            session.elapsed = elapsed_before + time.perf_counter() - session_start
             if val_loss is not None:
                 say(f"step {done}/{config.max_steps}: val loss {val_loss:.4f}, train loss {train_loss:.4f}, "
                     f"lr {lr:.2e}, {tokens_per_s:,.0f} tokens/s")
             if procs.main:
                 append_log(plan.log, step=done, train_loss=train_loss, val_loss=val_loss, lr=lr,
-                           tokens_per_s=round(tokens_per_s, 1), elapsed_s=round(elapsed, 3))
+                           tokens_per_s=round(tokens_per_s, 1), elapsed_s=round(session.elapsed, 3))
             bar.set_postfix_str(f"loss {train_loss:.4f}, {tokens_per_s:,.0f} tok/s", refresh=False)
             bar.update(1)
             if done % config.checkpoint_interval == 0 or done == config.max_steps or stopping:
-                save(done)
+                _save(plan, session, procs, done)
             if stopping and done < config.max_steps:
                 bar.close()
                 again = ("the same torchrun command with --resume" if procs.distributed
                          else f"{PROG} --out {plan.out} --resume")
                 raise Interrupted(f"interrupted after step {done} of {config.max_steps}: checkpoint saved in "
                                   f"{plan.out}; continue with: {again}" if procs.main else "")
-    return TrainResult(config.max_steps, val_loss, plan.checkpoint, plan.log, elapsed, procs.main)
+    return TrainResult(config.max_steps, val_loss, plan.checkpoint, plan.log, session.elapsed, procs.main)

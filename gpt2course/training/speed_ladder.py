@@ -20,8 +20,9 @@ a GPU):
 7. ``fused AdamW``: ``torch.optim.AdamW(fused=True)``, one kernel for the whole update (CUDA; on
    the CPU too where this PyTorch has it).
 
-Every step is a whole training step: zero the gradients, forward with the loss, backward,
-clip the gradient norm to 1, AdamW step, at a constant learning rate. Rungs that do not apply
+Every step is a whole training step, the one ``python -m gpt2course train`` takes
+(``training.step.TrainStep``): zero the gradients, forward with the loss, backward, clip the
+gradient norm to 1, AdamW step, at a constant learning rate. Rungs that do not apply
 to the device are kept, marked skipped with the reason. In float32 (CPU), rungs 1, 4 and 7
 compute the same losses up to rounding (tests/training/test_speed_ladder.py checks it); padding
 the vocabulary adds zero logits to the softmax, which changes the loss slightly.
@@ -36,7 +37,6 @@ Measured numbers depend on the machine and its load: a shared CPU swings by tens
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -150,6 +150,7 @@ def _train_rung(config, switches: Switches, device, batches, warmup: int, seed: 
 
     from ..reference.gpt import GPT
     from .fused import fuse
+    from .step import TrainStep
 
     torch.manual_seed(seed)
     model = GPT(config).to(device)
@@ -159,9 +160,8 @@ def _train_rung(config, switches: Switches, device, batches, warmup: int, seed: 
         fuse(model)
     model.train()
     optimizer = _make_optimizer(model, switches, lr)
-    dtype = switches.autocast
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    step_model = torch.compile(model) if switches.compile else model
+    step = TrainStep(model, optimizer, dtype=switches.autocast, grad_clip=1.0,
+                     forward=torch.compile(model) if switches.compile else model)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = switches.tf32
         torch.backends.cudnn.allow_tf32 = switches.tf32
@@ -170,15 +170,7 @@ def _train_rung(config, switches: Switches, device, batches, warmup: int, seed: 
         if i == warmup:
             _sync(device)
             start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext():
-            _, loss = step_model(x, y)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(loss.detach())
+        losses.append(step([(x, y)]).loss)  # a tensor: reading it now would wait for the GPU
     _sync(device)
     seconds = time.perf_counter() - start
     return seconds, [float(v) for v in losses]
