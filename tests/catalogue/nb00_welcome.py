@@ -1,83 +1,37 @@
 """Notebook 00's exercise, softmax(x, dim=-1): learner mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``F`` (torch.nn.functional) and ``math``.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "00_welcome.ipynb"
 
 WRONG = {
     "softmax": {
         # Normalises over the first axis whatever `dim` says.
-        "dim0_hardcoded": """
-            import torch
-
-            def softmax(x, dim=-1):
-                shifted = x - x.amax(dim=0, keepdim=True)
-                exps = shifted.exp()
-                return exps / exps.sum(dim=0, keepdim=True)
-            """,
+        "dim0_hardcoded": variant("softmax", ("amax(dim=dim", "amax(dim=0"), ("sum(dim=dim", "sum(dim=0")),
         # Accepts `dim` but always works over the last axis.
-        "ignores_dim": """
-            import torch
-
-            def softmax(x, dim=-1):
-                shifted = x - x.amax(dim=-1, keepdim=True)
-                exps = torch.exp(shifted)
-                return exps / exps.sum(dim=-1, keepdim=True)
-            """,
+        "ignores_dim": variant("softmax", ("amax(dim=dim", "amax(dim=-1"), ("sum(dim=dim", "sum(dim=-1")),
         # The textbook formula: exp overflows float32 above ~88 (inf / inf = NaN).
-        "no_max_subtraction": """
-            import torch
-
-            def softmax(x, dim=-1):
-                exps = torch.exp(x)
-                return exps / exps.sum(dim=dim, keepdim=True)
-            """,
+        "no_max_subtraction": variant("softmax", ("shifted = x - x.amax(dim=dim, keepdim=True)",
+                                                  "shifted = x")),
         # Shifts by the max of the whole tensor: rows far below it underflow to 0 / 0.
-        "global_max": """
-            import torch
-
-            def softmax(x, dim=-1):
-                exps = torch.exp(x - x.max())
-                return exps / exps.sum(dim=dim, keepdim=True)
-            """,
+        "global_max": variant("softmax", ("x.amax(dim=dim, keepdim=True)", "x.max()")),
         # Sum without keepdim: broadcasts against the wrong axis (or fails to broadcast).
-        "sum_without_keepdim": """
-            import torch
-
-            def softmax(x, dim=-1):
-                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
-                return exps / exps.sum(dim=dim)
-            """,
+        "sum_without_keepdim": variant("softmax", ("exps.sum(dim=dim, keepdim=True)", "exps.sum(dim=dim)")),
         # Divides by the sum over every element instead of along `dim`.
-        "normalise_over_all_elements": """
-            import torch
-
-            def softmax(x, dim=-1):
-                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
-                return exps / exps.sum()
-            """,
+        "normalise_over_all_elements": variant("softmax", ("exps.sum(dim=dim, keepdim=True)", "exps.sum()")),
         # Right values, but shifts the caller's tensor in place.
-        "inplace_subtract_max": """
-            import torch
-
-            def softmax(x, dim=-1):
-                x -= x.amax(dim=dim, keepdim=True)
-                exps = x.exp()
-                return exps / exps.sum(dim=dim, keepdim=True)
-            """,
+        "inplace_subtract_max": variant("softmax", ("shifted = x - x.amax(dim=dim, keepdim=True)",
+                                                    "x -= x.amax(dim=dim, keepdim=True)\n    shifted = x")),
         # Computes in float64 "for accuracy" and forgets to cast back.
-        "returns_float64": """
-            import torch
-
-            def softmax(x, dim=-1):
-                x = x.double()
-                exps = torch.exp(x - x.amax(dim=dim, keepdim=True))
-                return exps / exps.sum(dim=dim, keepdim=True)
-            """,
+        "returns_float64": variant("softmax",
+                                   ("    shifted = x - ", "    x = x.double()\n    shifted = x - ")),
         # Log-softmax: the logsumexp trick without the final exp.
         "log_softmax": """
             import torch
@@ -87,13 +41,8 @@ WRONG = {
             """,
         # Uses `dim` in the sum but takes the max over the last axis: the shift is no longer
         # constant along `dim`, so the result is wrong whenever dim is not the last axis.
-        "max_ignores_dim": """
-            import torch
-
-            def softmax(x, dim=-1):
-                exps = torch.exp(x - x.max(dim=-1, keepdim=True).values)
-                return exps / exps.sum(dim=dim, keepdim=True)
-            """,
+        "max_ignores_dim": variant("softmax", ("x.amax(dim=dim, keepdim=True)",
+                                               "x.max(dim=-1, keepdim=True).values")),
     },
 }
 

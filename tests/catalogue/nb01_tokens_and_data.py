@@ -1,22 +1,22 @@
 """Notebook 01's exercises (byte-level BPE and get_batch): learner mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``F``, ``math`` and the solution ``get_pair_counts`` and ``merge``
 (as the notebook would, once the learner has solved those two), so the train_bpe, encode and
 get_batch cells may call them without defining them.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "01_tokens_and_data.ipynb"
 
 WRONG = {
     "get_pair_counts": {
         # A set-like dict: every pair present gets count 1.
-        "counts_each_pair_once": """
-            def get_pair_counts(ids):
-                return {pair: 1 for pair in zip(ids, ids[1:])}
-            """,
+        "counts_each_pair_once": variant("get_pair_counts", ("counts.get(pair, 0) + 1", "1")),
         # Jumps past both ids of a repeated pair, so (5, 5) in [5, 5, 5] is counted once.
         "skips_overlapping_pairs": """
             def get_pair_counts(ids):
@@ -29,50 +29,16 @@ WRONG = {
                 return counts
             """,
         # Off by one: the last pair is never looked at.
-        "misses_last_pair": """
-            def get_pair_counts(ids):
-                counts = {}
-                for i in range(len(ids) - 2):
-                    pair = (ids[i], ids[i + 1])
-                    counts[pair] = counts.get(pair, 0) + 1
-                return counts
-            """,
+        "misses_last_pair": variant("get_pair_counts", ("zip(ids, ids[1:])", "zip(ids, ids[1:-1])")),
         # Pairs the last id with the first, as if the sequence were circular.
-        "wraps_around": """
-            def get_pair_counts(ids):
-                counts = {}
-                for pair in zip(ids, ids[1:] + ids[:1]):
-                    counts[pair] = counts.get(pair, 0) + 1
-                return counts
-            """,
+        "wraps_around": variant("get_pair_counts", ("zip(ids, ids[1:])", "zip(ids, ids[1:] + ids[:1])")),
     },
     "merge": {
         # Forgets to step over the second id of a replaced pair: overlapping pairs are replaced
         # twice and the second id is kept.
-        "overlapping_pairs_replaced_twice": """
-            def merge(ids, pair, new_id):
-                out = []
-                for i in range(len(ids)):
-                    if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-                        out.append(new_id)
-                    else:
-                        out.append(ids[i])
-                return out
-            """,
+        "overlapping_pairs_replaced_twice": variant("merge", ("i += 2", "i += 1")),
         # Off by one in the bounds test: a pair in the last two positions is never replaced.
-        "misses_pair_at_end": """
-            def merge(ids, pair, new_id):
-                out = []
-                i = 0
-                while i < len(ids):
-                    if i < len(ids) - 2 and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-                        out.append(new_id)
-                        i += 2
-                    else:
-                        out.append(ids[i])
-                        i += 1
-                return out
-            """,
+        "misses_pair_at_end": variant("merge", ("i + 1 < len(ids)", "i < len(ids) - 2")),
         # Right result, but rewrites the caller's list in place.
         "mutates_input": """
             def merge(ids, pair, new_id):
@@ -107,72 +73,11 @@ WRONG = {
             """,
     },
     "train_bpe": {
-        "ids_start_at_255": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(255, vocab_size - 1):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
-        "ids_start_at_257": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for k in range(vocab_size - 256):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    new_id = 257 + k
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
-        "one_merge_too_few": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size - 1):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
-        "one_merge_too_many": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size + 1):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
-        "least_frequent_pair": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = min(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
+        "ids_start_at_255": variant("train_bpe", ("range(256, vocab_size)", "range(255, vocab_size - 1)")),
+        "ids_start_at_257": variant("train_bpe", ("range(256, vocab_size)", "range(257, vocab_size + 1)")),
+        "one_merge_too_few": variant("train_bpe", ("range(256, vocab_size)", "range(256, vocab_size - 1)")),
+        "one_merge_too_many": variant("train_bpe", ("range(256, vocab_size)", "range(256, vocab_size + 1)")),
+        "least_frequent_pair": variant("train_bpe", ("max(counts", "min(counts")),
         # Counts once, then merges the initially most frequent pairs without recounting.
         "counts_once_no_recount": """
             def train_bpe(text, vocab_size):
@@ -186,60 +91,16 @@ WRONG = {
                 return merges
             """,
         # Works on characters (code points) instead of UTF-8 bytes.
-        "characters_not_bytes": """
-            def train_bpe(text, vocab_size):
-                ids = [ord(c) for c in text]
-                merges = {}
-                for new_id in range(256, vocab_size):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
+        "characters_not_bytes": variant("train_bpe",
+                                        ('list(text.encode("utf-8"))', "[ord(c) for c in text]")),
         # Calls merge but drops its result: the same pair wins every round and its entry is
         # overwritten, leaving one merge with the last id.
-        "forgets_to_keep_merged_ids": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
+        "forgets_to_keep_merged_ids": variant("train_bpe", ("ids = merge(ids", "merge(ids")),
         # Stores the merges the other way round, {new_id: pair}, like a vocabulary.
-        "inverted_dict": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size):
-                    counts = get_pair_counts(ids)
-                    if not counts:
-                        break
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[new_id] = pair
-                return merges
-            """,
+        "inverted_dict": variant("train_bpe", ("merges[pair] = new_id", "merges[new_id] = pair")),
         # No stop when the text runs out of pairs: max() of an empty dict raises ValueError.
-        "crashes_when_pairs_run_out": """
-            def train_bpe(text, vocab_size):
-                ids = list(text.encode("utf-8"))
-                merges = {}
-                for new_id in range(256, vocab_size):
-                    counts = get_pair_counts(ids)
-                    pair = max(counts, key=counts.get)
-                    ids = merge(ids, pair, new_id)
-                    merges[pair] = new_id
-                return merges
-            """,
+        "crashes_when_pairs_run_out": variant("train_bpe",
+                                              ("        if not counts:\n            break\n", "")),
     },
     "encode": {
         # Applies the latest-learned merge first.
@@ -294,56 +155,25 @@ WRONG = {
                     ids = merge(ids, pair, merges[pair])
             """,
         # Starts from code points instead of UTF-8 bytes.
-        "characters_not_bytes": """
-            def encode(text, merges):
-                ids = [ord(c) for c in text]
-                for pair, new_id in merges.items():
-                    ids = merge(ids, pair, new_id)
-                return ids
-            """,
+        "characters_not_bytes": variant("encode", ('list(text.encode("utf-8"))', "[ord(c) for c in text]")),
     },
     "decode": {
         # Strict UTF-8: raises UnicodeDecodeError on invalid sequences.
-        "no_errors_replace": """
-            def decode(ids, merges):
-                vocab = {i: bytes([i]) for i in range(256)}
-                for (a, b), new_id in merges.items():
-                    vocab[new_id] = vocab[a] + vocab[b]
-                return b"".join(vocab[i] for i in ids).decode("utf-8")
-            """,
+        "no_errors_replace": variant("decode", ('.decode("utf-8", errors="replace")', '.decode("utf-8")')),
         # Drops invalid bytes instead of replacing them with U+FFFD.
-        "errors_ignore": """
-            def decode(ids, merges):
-                vocab = {i: bytes([i]) for i in range(256)}
-                for (a, b), new_id in merges.items():
-                    vocab[new_id] = vocab[a] + vocab[b]
-                return b"".join(vocab[i] for i in ids).decode("utf-8", errors="ignore")
-            """,
+        "errors_ignore": variant("decode", ('errors="replace"', 'errors="ignore"')),
         # Decodes every token on its own: a character split across tokens becomes U+FFFD.
-        "decodes_each_token_separately": """
-            def decode(ids, merges):
-                vocab = {i: bytes([i]) for i in range(256)}
-                for (a, b), new_id in merges.items():
-                    vocab[new_id] = vocab[a] + vocab[b]
-                return "".join(vocab[i].decode("utf-8", errors="replace") for i in ids)
-            """,
+        "decodes_each_token_separately": variant("decode", (
+            'b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")',
+            '"".join(vocab[i].decode("utf-8", errors="replace") for i in ids)')),
         # Builds the vocabulary in pair order, not learning order: a merge whose part is a
         # later-sorted merged id is looked up before that id exists.
-        "vocab_built_in_pair_order": """
-            def decode(ids, merges):
-                vocab = {i: bytes([i]) for i in range(256)}
-                for (a, b), new_id in sorted(merges.items()):
-                    vocab[new_id] = vocab[a] + vocab[b]
-                return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
-            """,
+        "vocab_built_in_pair_order": variant("decode", ("sorted(merges.items(), key=lambda item: item[1])",
+                                                        "sorted(merges.items())")),
         # One byte = one character (Latin-1): wrong for every non-ASCII character.
-        "latin1_not_utf8": """
-            def decode(ids, merges):
-                vocab = {i: bytes([i]) for i in range(256)}
-                for (a, b), new_id in merges.items():
-                    vocab[new_id] = vocab[a] + vocab[b]
-                return "".join(chr(byte) for i in ids for byte in vocab[i])
-            """,
+        "latin1_not_utf8": variant("decode",
+            ('b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")',
+             '"".join(chr(byte) for i in ids for byte in vocab[i])')),
     },
     "get_batch": {
         # One random start, then consecutive windows that wrap around the valid range: every
@@ -359,72 +189,21 @@ WRONG = {
                 return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
             """,
         # randint's upper bound is already exclusive: the last valid start is never drawn.
-        "never_picks_last_start": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator)
-                x = torch.stack([data[s:s + block_size] for s in starts.tolist()])
-                y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts.tolist()])
-                return x, y
-            """,
+        "never_picks_last_start": variant("get_batch",
+                                          ("len(data) - block_size,", "len(data) - block_size - 1,")),
         # One start too many: y of the last start runs past the end of data.
-        "start_range_too_large": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size + 1, (batch_size,), generator=generator)
-                offsets = torch.arange(block_size)
-                return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
-            """,
-        "y_equals_x": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-                x = torch.stack([data[s:s + block_size] for s in starts.tolist()])
-                y = torch.stack([data[s:s + block_size] for s in starts.tolist()])
-                return x, y
-            """,
+        "start_range_too_large": variant("get_batch",
+                                         ("len(data) - block_size,", "len(data) - block_size + 1,")),
+        "y_equals_x": variant("get_batch", ("offsets + 1]", "offsets]")),
         # Shifted the wrong way: y is the window one token to the left of x.
-        "x_and_y_swapped": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-                x = torch.stack([data[s + 1:s + 1 + block_size] for s in starts.tolist()])
-                y = torch.stack([data[s:s + block_size] for s in starts.tolist()])
-                return x, y
-            """,
+        "x_and_y_swapped": variant("get_batch", ("return x, y", "return y, x")),
         # Draws from the global RNG: the same seed does not give the same batch.
-        "ignores_generator": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size, (batch_size,))
-                x = torch.stack([data[s:s + block_size] for s in starts.tolist()])
-                y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts.tolist()])
-                return x, y
-            """,
+        "ignores_generator": variant("get_batch", (", generator=generator)", ")")),
         # Stacks along dim=1: (block_size, batch_size).
-        "transposed": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-                x = torch.stack([data[s:s + block_size] for s in starts.tolist()], dim=1)
-                y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts.tolist()], dim=1)
-                return x, y
-            """,
-        "float_tensors": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-                x = torch.stack([data[s:s + block_size] for s in starts.tolist()]).float()
-                y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts.tolist()]).float()
-                return x, y
-            """,
+        "transposed": variant("get_batch",
+                              ("data[starts[:, None] + offsets]", "data[starts + offsets[:, None]]"),
+                              ("data[starts[:, None] + offsets + 1]", "data[starts + offsets[:, None] + 1]")),
+        "float_tensors": variant("get_batch", ("return x, y", "return x.float(), y.float()")),
         # One random start, then batch_size consecutive (overlapping) windows from it.
         "consecutive_windows_from_one_start": """
             import torch
@@ -436,24 +215,12 @@ WRONG = {
                 return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
             """,
         # No randomness at all: windows start at 0, 1, 2, ...
-        "arange_starts_no_random": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                starts = torch.arange(batch_size) % (len(data) - block_size)
-                offsets = torch.arange(block_size)
-                return data[starts[:, None] + offsets], data[starts[:, None] + offsets + 1]
-            """,
+        "arange_starts_no_random": variant("get_batch", (
+            "torch.randint(len(data) - block_size, (batch_size,), generator=generator)",
+            "torch.arange(batch_size) % (len(data) - block_size)")),
         # One random window, repeated batch_size times.
-        "one_window_repeated": """
-            import torch
-
-            def get_batch(data, block_size, batch_size, generator=None):
-                s = int(torch.randint(len(data) - block_size, (1,), generator=generator))
-                x = data[s:s + block_size].repeat(batch_size, 1)
-                y = data[s + 1:s + 1 + block_size].repeat(batch_size, 1)
-                return x, y
-            """,
+        "one_window_repeated": variant("get_batch", ("(batch_size,), generator=generator)",
+                                                     "(1,), generator=generator).repeat(batch_size)")),
     },
 }
 

@@ -1,92 +1,35 @@
 """Notebook 02's exercise, Embeddings(vocab_size, block_size, n_embd): learner mistakes and
 valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional) and ``math``. The check builds
 the class, loads ``wte.weight`` and ``wpe.weight`` by name, runs forward (the module in eval
 mode) and backpropagates.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "02_embeddings.ipynb"
 
 WRONG = {
     "Embeddings": {
         # Forgets the position embeddings: wpe is built but never used.
-        "no_positions": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    return self.wte(idx)
-            """,
+        "no_positions": variant("Embeddings", ("self.wte(idx) + self.wpe(positions)", "self.wte(idx)")),
         # Looks the position table up with the token ids instead of the positions 0 .. T - 1.
-        "positions_indexed_by_token_ids": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    return self.wte(idx) + self.wpe(idx)
-            """,
+        "positions_indexed_by_token_ids": variant("Embeddings", ("self.wpe(positions)", "self.wpe(idx)")),
         # Positions 1 .. T: off by one (and out of range for a full block).
-        "positions_start_at_1": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) + self.wpe(torch.arange(1, T + 1))
-            """,
+        "positions_start_at_1": variant("Embeddings", ("torch.arange(T, device=idx.device)",
+                                                       "torch.arange(1, T + 1, device=idx.device)")),
         # Multiplies the two embeddings instead of adding them.
-        "multiplies_instead_of_adding": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) * self.wpe(torch.arange(T))
-            """,
+        "multiplies_instead_of_adding": variant("Embeddings", ("self.wte(idx) + self.wpe(positions)",
+                                                               "self.wte(idx) * self.wpe(positions)")),
         # Concatenates token and position vectors: (B, T, 2 * n_embd).
-        "concatenates_instead_of_adding": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    B, T = idx.shape
-                    pos = self.wpe(torch.arange(T)).expand(B, T, -1)
-                    return torch.cat([self.wte(idx), pos], dim=-1)
-            """,
+        "concatenates_instead_of_adding": variant("Embeddings", (
+            "return self.wte(idx) + self.wpe(positions)",
+            "return torch.cat([self.wte(idx), self.wpe(positions).expand(idx.size(0), T, -1)], dim=-1)")),
         # The position table as a raw nn.Parameter: its name is `wpe`, not `wpe.weight`.
         "wpe_raw_parameter": """
             import torch
@@ -103,20 +46,8 @@ WRONG = {
                     return self.wte(idx) + self.wpe[:T]
             """,
         # Copy-paste: the position table gets vocab_size rows instead of block_size.
-        "wpe_sized_by_vocab": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(vocab_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) + self.wpe(torch.arange(T))
-            """,
+        "wpe_sized_by_vocab": variant("Embeddings", ("nn.Embedding(block_size, n_embd)",
+                                                     "nn.Embedding(vocab_size, n_embd)")),
         # Other names than GPT-2's (token_embedding / position_embedding).
         "descriptive_attribute_names": """
             import torch
@@ -151,67 +82,17 @@ WRONG = {
                     return self.wte(one_hot) + self.wpe(torch.arange(T))
             """,
         # Unpacks the shape the wrong way round: T is taken from the batch dimension.
-        "T_from_batch_dim": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T, B = idx.shape
-                    return self.wte(idx) + self.wpe(torch.arange(T))
-            """,
+        "T_from_batch_dim": variant("Embeddings", ("T = idx.size(1)", "T, B = idx.shape")),
         # Always adds the whole position table, as if every sequence were a full block.
-        "assumes_full_block": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.block_size = block_size
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    return self.wte(idx) + self.wpe(torch.arange(self.block_size))
-            """,
+        "assumes_full_block": variant("Embeddings",
+            ("torch.arange(T, device=idx.device)",
+             "torch.arange(self.wpe.num_embeddings, device=idx.device)")),
         # Takes the last T rows of the position table instead of the first T.
-        "positions_from_the_end": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) + self.wpe.weight[-T:]
-            """,
+        "positions_from_the_end": variant("Embeddings", ("self.wpe(positions)", "self.wpe.weight[-T:]")),
         # Scales the token embeddings by sqrt(n_embd), as in the original Transformer (not GPT-2).
-        "scales_by_sqrt_n_embd": """
-            import math
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.n_embd = n_embd
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) * math.sqrt(self.n_embd) + self.wpe(torch.arange(T))
-            """,
+        "scales_by_sqrt_n_embd": variant("Embeddings",
+            ("        self.wte =", "        self.n_embd = n_embd\n        self.wte ="),
+            ("self.wte(idx) +", "self.wte(idx) * math.sqrt(self.n_embd) +")),
         # Fixed sinusoidal positions (the original Transformer) instead of the learned table.
         "sinusoidal_positions": """
             import math
@@ -234,35 +115,11 @@ WRONG = {
                     return self.wte(idx) + pe
             """,
         # Reads the tables through .data: right values, but no gradient reaches them.
-        "through_data": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte.weight.data[idx] + self.wpe.weight.data[:T]
-            """,
+        "through_data": variant("Embeddings",
+            ("self.wte(idx) + self.wpe(positions)",
+             "self.wte.weight.data[idx] + self.wpe.weight.data[positions]")),
         # Detaches the position embeddings ("positions are constants"): wpe never learns.
-        "detached_positions": """
-            import torch
-            from torch import nn
-
-            class Embeddings(nn.Module):
-                def __init__(self, vocab_size, block_size, n_embd):
-                    super().__init__()
-                    self.wte = nn.Embedding(vocab_size, n_embd)
-                    self.wpe = nn.Embedding(block_size, n_embd)
-
-                def forward(self, idx):
-                    T = idx.shape[1]
-                    return self.wte(idx) + self.wpe(torch.arange(T)).detach()
-            """,
+        "detached_positions": variant("Embeddings", ("self.wpe(positions)", "self.wpe(positions).detach()")),
         # Builds the positions under torch.no_grad(): the whole output is cut off from autograd.
         "forward_under_no_grad": """
             import torch

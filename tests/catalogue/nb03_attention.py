@@ -1,38 +1,33 @@
 """Notebook 03's exercises, causal_mask(T) and attention(q, k, v, mask=None): learner mistakes and
 valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional), ``math`` and the finished
 pieces of the other exercises (so an attention cell may call ``causal_mask``).
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "03_attention.ipynb"
+
+# The masking step of the reference attention, as it is written there.
+_MASKING = ('    if mask is not None:\n'
+            '        scores = scores.masked_fill(~mask, float("-inf"))      # hidden keys get weight 0\n')
 
 WRONG = {
     "causal_mask": {
         # The upper triangle: every position sees the future.
-        "triu": """
-            import torch
-
-            def causal_mask(T):
-                return torch.triu(torch.ones(T, T, dtype=torch.bool))
-            """,
+        "triu": variant("causal_mask", ("torch.tril(", "torch.triu(")),
         # The "masked out" convention: True where attention is forbidden.
-        "true_means_hidden": """
-            import torch
-
-            def causal_mask(T):
-                return torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
-            """,
+        "true_means_hidden": variant("causal_mask",
+            ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
+             "torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)")),
         # diagonal=-1: a position may not attend to itself.
-        "diagonal_excluded": """
-            import torch
-
-            def causal_mask(T):
-                return torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-1)
-            """,
+        "diagonal_excluded": variant("causal_mask",
+                                     ("dtype=torch.bool))", "dtype=torch.bool), diagonal=-1)")),
         # Strict comparison of positions: the same mistake written with aranges.
         "strict_comparison": """
             import torch
@@ -50,12 +45,7 @@ WRONG = {
                 return i[:, None] <= i[None, :]
             """,
         # Right pattern, but float 1.0 / 0.0 instead of bool.
-        "float_mask": """
-            import torch
-
-            def causal_mask(T):
-                return torch.tril(torch.ones(T, T))
-            """,
+        "float_mask": variant("causal_mask", ("torch.ones(T, T, dtype=torch.bool)", "torch.ones(T, T)")),
         # The additive form (0 where allowed, -inf where hidden) instead of a bool mask.
         "additive_minus_inf_mask": """
             import torch
@@ -64,19 +54,10 @@ WRONG = {
                 return torch.triu(torch.full((T, T), float("-inf")), diagonal=1)
             """,
         # uint8, as in old PyTorch code.
-        "uint8_mask": """
-            import torch
-
-            def causal_mask(T):
-                return torch.tril(torch.ones(T, T, dtype=torch.uint8))
-            """,
+        "uint8_mask": variant("causal_mask", ("torch.bool", "torch.uint8")),
         # nanoGPT's buffer shape (1, 1, T, T) instead of (T, T).
-        "extra_batch_dims": """
-            import torch
-
-            def causal_mask(T):
-                return torch.tril(torch.ones(T, T, dtype=torch.bool)).view(1, 1, T, T)
-            """,
+        "extra_batch_dims": variant("causal_mask",
+                                    ("dtype=torch.bool))", "dtype=torch.bool)).view(1, 1, T, T)")),
         # A NumPy array instead of a torch tensor.
         "numpy_array": """
             import numpy as np
@@ -85,461 +66,116 @@ WRONG = {
                 return np.tril(np.ones((T, T), dtype=bool))
             """,
         # Transposes the lower triangle "to get rows right": the upper triangle again.
-        "tril_transposed": """
-            import torch
-
-            def causal_mask(T):
-                return torch.tril(torch.ones(T, T)).bool().T
-            """,
+        "tril_transposed": variant("causal_mask",
+                                   ("torch.ones(T, T, dtype=torch.bool))", "torch.ones(T, T)).bool().T")),
     },
     "attention": {
         # Softmax over the queries (dim=-2) instead of the keys.
-        "softmax_over_queries": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-2)
-                return weights @ v, weights
-            """,
+        "softmax_over_queries": variant("attention", ("softmax(scores, dim=-1)", "softmax(scores, dim=-2)")),
         # Softmax over dim=1: the last axis only for 2-D scores.
-        "softmax_dim_1": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=1)
-                return weights @ v, weights
-            """,
+        "softmax_dim_1": variant("attention", ("softmax(scores, dim=-1)", "softmax(scores, dim=1)")),
         # F.softmax without dim: PyTorch guesses dim 0 for 3-D and dim 1 for 4-D inputs.
-        "softmax_without_dim": """
-            import math
-            import torch.nn.functional as F
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = F.softmax(scores)
-                return weights @ v, weights
-            """,
+        "softmax_without_dim": variant("attention", ("torch.softmax(scores, dim=-1)", "F.softmax(scores)")),
         # No 1/sqrt(d) scale.
-        "no_scale": """
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "no_scale": variant("attention", (" / math.sqrt(q.size(-1))", "")),
         # Divides by d instead of sqrt(d).
-        "scale_by_d": """
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / q.size(-1)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "scale_by_d": variant("attention", ("math.sqrt(q.size(-1))", "q.size(-1)")),
         # Multiplies by sqrt(d) instead of dividing.
-        "multiplies_by_sqrt_d": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) * math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "multiplies_by_sqrt_d": variant("attention", ("/ math.sqrt", "* math.sqrt")),
         # sqrt of the scores' last size (the number of keys), not of the head size.
-        "scale_by_sqrt_of_key_count": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1)
-                scores = scores / math.sqrt(scores.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "scale_by_sqrt_of_key_count": variant("attention",
+                                              ("math.sqrt(q.size(-1))", "math.sqrt(k.size(-2))")),
         # sqrt of the sequence length T = q.size(-2).
-        "scale_by_sqrt_T": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                T = q.size(-2)
-                scores = q @ k.transpose(-2, -1) / math.sqrt(T)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "scale_by_sqrt_T": variant("attention", ("math.sqrt(q.size(-1))", "math.sqrt(q.size(-2))")),
         # Scales by the size of v's vectors (d_v) instead of q's (d).
-        "scale_by_sqrt_dv": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(v.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "scale_by_sqrt_dv": variant("attention", ("math.sqrt(q.size(-1))", "math.sqrt(v.size(-1))")),
         # Divides the output by sqrt(d) instead of the scores.
-        "scales_output_not_scores": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v / math.sqrt(q.size(-1)), weights
-            """,
+        "scales_output_not_scores": variant("attention",
+            (" / math.sqrt(q.size(-1))", ""),
+            ("return weights @ v,", "return weights @ v / math.sqrt(q.size(-1)),")),
         # Never applies the mask.
-        "mask_ignored": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "mask_ignored": variant("attention", (_MASKING, "")),
         # masked_fill is not in place: its result is thrown away, so the mask does nothing.
-        "masked_fill_result_discarded": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "masked_fill_result_discarded": variant("attention",
+                                                ("scores = scores.masked_fill", "scores.masked_fill")),
         # Fills where the mask is True: hides exactly the keys that should be visible.
-        "mask_inverted": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "mask_inverted": variant("attention", ("masked_fill(~mask,", "masked_fill(mask,")),
         # torch.where with its branches swapped: the same inversion.
-        "where_branches_swapped": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = torch.where(mask, float("-inf"), scores)
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "where_branches_swapped": variant("attention", ('scores.masked_fill(~mask, float("-inf"))',
+                                                        'torch.where(mask, float("-inf"), scores)')),
         # Zeroes the weights after the softmax: rows no longer sum to 1.
-        "mask_after_softmax": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                weights = torch.softmax(scores, dim=-1)
-                if mask is not None:
-                    weights = weights * mask
-                return weights @ v, weights
-            """,
+        "mask_after_softmax": variant("attention", (_MASKING, ""), (
+            "    weights = torch.softmax(scores, dim=-1)\n",
+            "    weights = torch.softmax(scores, dim=-1)\n"
+            "    if mask is not None:\n"
+            "        weights = weights * mask\n")),
         # Fills the hidden scores with 0 instead of -inf: they still get weight after the softmax.
-        "masked_fill_zero": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, 0.0)
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "masked_fill_zero": variant("attention", ('float("-inf")', "0.0")),
         # Multiplies the scores by the mask: hidden scores become 0, not -inf.
-        "multiplies_scores_by_mask": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores * mask
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "multiplies_scores_by_mask": variant("attention",
+                                             ('scores.masked_fill(~mask, float("-inf"))', "scores * mask")),
         # Additive mask (~mask) * -inf: 0 * -inf is NaN wherever attention is allowed.
-        "additive_mask_zero_times_inf": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores + (~mask) * float("-inf")
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "additive_mask_zero_times_inf": variant("attention", ('scores.masked_fill(~mask, float("-inf"))',
+                                                              'scores + (~mask) * float("-inf")')),
         # Keeps the scores with mask * scores and adds (1 - mask) * -inf: NaN again.
-        "float_mask_blend_nan": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    m = mask.float()
-                    scores = scores * m + (1 - m) * float("-inf")
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "float_mask_blend_nan": variant("attention", (
+            '        scores = scores.masked_fill(~mask, float("-inf"))',
+            '        m = mask.float()\n        scores = scores * m + (1 - m) * float("-inf")')),
         # Adds the bool mask to the scores as if it were the additive mask (+1 where allowed).
-        "adds_bool_mask": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores + mask
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "adds_bool_mask": variant("attention", ('scores.masked_fill(~mask, float("-inf"))', "scores + mask")),
         # Float-mask habit `1 - mask`: PyTorch refuses to subtract a bool tensor.
-        "one_minus_bool_mask": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill((1 - mask).bool(), float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "one_minus_bool_mask": variant("attention", ("masked_fill(~mask,", "masked_fill((1 - mask).bool(),")),
         # Applies a causal mask whatever mask it is given (or not given).
-        "always_causal": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                T, S = scores.shape[-2:]
-                causal = torch.tril(torch.ones(T, S, dtype=torch.bool))
-                scores = scores.masked_fill(~causal, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "always_causal": variant("attention", (_MASKING, (
+            "    T, S = scores.shape[-2:]\n"
+            "    causal = torch.tril(torch.ones(T, S, dtype=torch.bool))\n"
+            '    scores = scores.masked_fill(~causal, float("-inf"))\n'))),
         # `if mask:` instead of `if mask is not None:`: ambiguous truth value of a tensor.
-        "if_mask_truthiness": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "if_mask_truthiness": variant("attention", ("if mask is not None:", "if mask:")),
         # Boolean indexing: works for a 2-D score matrix, not for batches of them.
-        "boolean_index_assignment": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores[~mask] = float("-inf")
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "boolean_index_assignment": variant("attention", ('scores = scores.masked_fill(~mask, float("-inf"))',
+                                                          'scores[~mask] = float("-inf")')),
         # k.T reverses every dimension of a batched tensor, not just the last two.
-        "dot_T_on_batched_keys": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.T / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "dot_T_on_batched_keys": variant("attention", ("k.transpose(-2, -1)", "k.T")),
         # transpose(1, 2): right for (B, T, d) only.
-        "transpose_1_2": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(1, 2) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "transpose_1_2": variant("attention", ("k.transpose(-2, -1)", "k.transpose(1, 2)")),
         # torch.bmm: only 3-D batches of matrices.
-        "bmm_only_3d": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return torch.bmm(weights, v), weights
-            """,
+        "bmm_only_3d": variant("attention", ("q @ k.transpose(-2, -1)", "torch.bmm(q, k.transpose(1, 2))"),
+                               ("return weights @ v,", "return torch.bmm(weights, v),")),
         # Returns (weights, out) instead of (out, weights).
-        "returns_weights_first": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights, weights @ v
-            """,
+        "returns_weights_first": variant("attention",
+                                         ("return weights @ v, weights", "return weights, weights @ v")),
         # Returns only the output.
-        "returns_only_out": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                return torch.softmax(scores, dim=-1) @ v
-            """,
+        "returns_only_out": variant("attention", ("return weights @ v, weights", "return weights @ v")),
         # Scales the caller's q in place (q /= ...): right values, but q is changed.
-        "inplace_divide_q": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                q /= math.sqrt(q.size(-1))
-                scores = q @ k.transpose(-2, -1)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "inplace_divide_q": variant("attention",
+            ("    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))",
+             "    q /= math.sqrt(q.size(-1))\n    scores = q @ k.transpose(-2, -1)")),
         # q.mul_(...): the same in-place change of the input, as a method.
-        "inplace_mul_q": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q.mul_(q.size(-1) ** -0.5) @ k.transpose(-2, -1)
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "inplace_mul_q": variant("attention", ("q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))",
+                                               "q.mul_(q.size(-1) ** -0.5) @ k.transpose(-2, -1)")),
         # Computes in float64 "for stability" and forgets to cast back.
-        "returns_float64": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                q, k, v = q.double(), k.double(), v.double()
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "returns_float64": variant("attention",
+            ("    scores = q @", "    q, k, v = q.double(), k.double(), v.double()\n    scores = q @")),
         # Forgets the softmax: the (masked) scores are returned as the weights.
-        "no_softmax": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, 0.0)
-                return scores @ v, scores
-            """,
+        "no_softmax": variant("attention", ('float("-inf")', "0.0"),
+                              ("torch.softmax(scores, dim=-1)", "scores")),
         # Uses k in place of v: out = weights @ k.
-        "weights_times_k": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ k, weights
-            """,
+        "weights_times_k": variant("attention", ("weights @ v", "weights @ k")),
         # Fills the caller's mask tensor in place while inverting it.
-        "inplace_invert_mask": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(mask.logical_not_(), float("-inf"))
-                weights = torch.softmax(scores, dim=-1)
-                return weights @ v, weights
-            """,
+        "inplace_invert_mask": variant("attention", ("~mask", "mask.logical_not_()")),
         # Zeroes the weights after the softmax, then renormalises the rows: equal in exact
         # arithmetic, but when a hidden key's score dominates, the kept weights underflow to 0 / 0.
-        "mask_after_softmax_renormalised": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                weights = torch.softmax(scores, dim=-1)
-                if mask is not None:
-                    weights = weights * mask
-                    weights = weights / weights.sum(dim=-1, keepdim=True)
-                return weights @ v, weights
-            """,
+        "mask_after_softmax_renormalised": variant("attention", (_MASKING, ""), (
+            "    weights = torch.softmax(scores, dim=-1)\n",
+            "    weights = torch.softmax(scores, dim=-1)\n"
+            "    if mask is not None:\n"
+            "        weights = weights * mask\n"
+            "        weights = weights / weights.sum(dim=-1, keepdim=True)\n")),
         # Detaches the weights ("they are only for plotting") before using them: no gradient
         # reaches q and k.
-        "detached_weights": """
-            import math
-            import torch
-
-            def attention(q, k, v, mask=None):
-                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                if mask is not None:
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                weights = torch.softmax(scores, dim=-1).detach()
-                return weights @ v, weights
-            """,
+        "detached_weights": variant("attention",
+            ("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-1).detach()")),
         # The scores under torch.no_grad(): the right values, cut off from autograd.
         "scores_under_no_grad": """
             import math
