@@ -1,50 +1,41 @@
 """Notebook 04's exercises, split_heads, merge_heads and CausalSelfAttention(n_embd, n_head):
 learner mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F`` (torch.nn.functional), ``math`` and the finished
 pieces of the other exercises: ``causal_mask`` and ``attention`` from notebook 03, and
 ``split_heads`` / ``merge_heads`` for the CausalSelfAttention cell. The CausalSelfAttention check
 builds the class, loads ``c_attn.*`` and ``c_proj.*`` by name, runs forward (the module in eval
 mode) and backpropagates.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "04_multi_head_attention.ipynb"
+
+# The attention step of the reference CausalSelfAttention.forward.
+_ATTENTION = "y, _ = attention(q, k, v, causal_mask(T).to(x.device))"
 
 WRONG = {
     "split_heads": {
         # view straight to (B, n_head, T, head_size): time steps and channels mixed.
-        "view_without_transpose": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.view(B, n_head, T, C // n_head)
-            """,
+        "view_without_transpose": variant("split_heads", ("x.view(B, T, n_head, C // n_head).transpose(1, 2)",
+                                                          "x.view(B, n_head, T, C // n_head)")),
         # (B, T, head_size, n_head): head h gets every n_head-th channel, not a contiguous slice.
-        "interleaved_channels": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.view(B, T, C // n_head, n_head).permute(0, 3, 1, 2)
-            """,
+        "interleaved_channels": variant("split_heads",
+            ("x.view(B, T, n_head, C // n_head).transpose(1, 2)",
+             "x.view(B, T, C // n_head, n_head).permute(0, 3, 1, 2)")),
         # Transposes first, then reshapes: (B, C, T) cut into (B, n_head, T, head_size).
-        "transpose_then_reshape": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.transpose(1, 2).reshape(B, n_head, T, C // n_head)
-            """,
+        "transpose_then_reshape": variant("split_heads",
+            ("x.view(B, T, n_head, C // n_head).transpose(1, 2)",
+             "x.transpose(1, 2).reshape(B, n_head, T, C // n_head)")),
         # Swaps the wrong dimensions: (B, head_size, n_head, T).
-        "transpose_1_3": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.view(B, T, n_head, C // n_head).transpose(1, 3)
-            """,
+        "transpose_1_3": variant("split_heads", ("transpose(1, 2)", "transpose(1, 3)")),
         # Forgets the transpose: (B, T, n_head, head_size).
-        "forgets_transpose": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.view(B, T, n_head, C // n_head)
-            """,
+        "forgets_transpose": variant("split_heads", (".transpose(1, 2)", "")),
         # split(n_head) cuts chunks of n_head channels (that is chunk's job), not n_head chunks.
         "split_by_n_head_not_head_size": """
             import torch
@@ -53,49 +44,23 @@ WRONG = {
                 return torch.stack(x.split(n_head, dim=-1), dim=1)
             """,
         # Folds the heads into the batch: (B * n_head, T, head_size).
-        "heads_folded_into_batch": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                x = x.view(B, T, n_head, C // n_head).transpose(1, 2)
-                return x.reshape(B * n_head, T, C // n_head)
-            """,
+        "heads_folded_into_batch": variant("split_heads",
+            ("transpose(1, 2)",
+             "transpose(1, 2).reshape(B * n_head, T, C // n_head)")),
         # permute with the head-size and time axes in the wrong order: (B, n_head, head_size, T).
-        "permute_wrong_order": """
-            def split_heads(x, n_head):
-                B, T, C = x.shape
-                return x.reshape(B, T, n_head, C // n_head).permute(0, 2, 3, 1)
-            """,
+        "permute_wrong_order": variant("split_heads", (".transpose(1, 2)", ".permute(0, 2, 3, 1)")),
     },
     "merge_heads": {
         # Reshapes (B, n_head, T, head_size) straight to (B, T, C): heads and time mixed.
-        "reshape_without_transpose": """
-            def merge_heads(x):
-                B, n_head, T, head_size = x.shape
-                return x.reshape(B, T, n_head * head_size)
-            """,
+        "reshape_without_transpose": variant("merge_heads", ("x.transpose(1, 2).reshape", "x.reshape")),
         # .view after .transpose: the tensor is not contiguous.
-        "view_after_transpose": """
-            def merge_heads(x):
-                B, n_head, T, head_size = x.shape
-                return x.transpose(1, 2).view(B, T, n_head * head_size)
-            """,
+        "view_after_transpose": variant("merge_heads", (".reshape(", ".view(")),
         # Puts the head axis last before flattening: channels interleaved across heads.
-        "heads_axis_last": """
-            def merge_heads(x):
-                B, n_head, T, head_size = x.shape
-                return x.permute(0, 2, 3, 1).reshape(B, T, n_head * head_size)
-            """,
+        "heads_axis_last": variant("merge_heads", ("transpose(1, 2)", "permute(0, 2, 3, 1)")),
         # Swaps T and head_size instead of n_head and T.
-        "transpose_2_3": """
-            def merge_heads(x):
-                B, n_head, T, head_size = x.shape
-                return x.transpose(2, 3).reshape(B, T, n_head * head_size)
-            """,
+        "transpose_2_3": variant("merge_heads", ("transpose(1, 2)", "transpose(2, 3)")),
         # Transposes but forgets to flatten: still 4-D.
-        "forgets_reshape": """
-            def merge_heads(x):
-                return x.transpose(1, 2)
-            """,
+        "forgets_reshape": variant("merge_heads", (".reshape(B, T, n_head * head_size)", "")),
         # Concatenates the heads along time instead of along the channels.
         "cat_heads_along_time": """
             import torch
@@ -111,322 +76,66 @@ WRONG = {
     },
     "CausalSelfAttention": {
         # No causal mask: later positions leak into earlier ones.
-        "no_mask": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v)
-                    return self.c_proj(merge_heads(y))
-            """,
+        "no_mask": variant("CausalSelfAttention", ("attention(q, k, v, causal_mask(T).to(x.device))",
+                                                   "attention(q, k, v)")),
         # F.scaled_dot_product_attention without is_causal=True.
-        "sdpa_not_causal": """
-            import torch
-            import torch.nn.functional as F
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=2)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y = F.scaled_dot_product_attention(q, k, v)
-                    return self.c_proj(merge_heads(y))
-            """,
+        "sdpa_not_causal": variant("CausalSelfAttention",
+                                   (_ATTENTION, "y = F.scaled_dot_product_attention(q, k, v)")),
         # The inverted mask ~causal_mask(T): each position sees only the future.
-        "mask_inverted": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, ~causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "mask_inverted": variant("CausalSelfAttention", ("causal_mask(T)", "~causal_mask(T)")),
         # torch.triu instead of torch.tril: each position sees itself and the future.
-        "triu_mask": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    mask = torch.triu(torch.ones(T, T, dtype=torch.bool))
-                    y, _ = attention(q, k, v, mask)
-                    return self.c_proj(merge_heads(y))
-            """,
+        "triu_mask": variant("CausalSelfAttention", ("causal_mask(T).to(x.device)",
+                                                     "torch.triu(torch.ones(T, T, dtype=torch.bool))")),
         # A float 1/0 triangle as attn_mask: SDPA adds a float mask to the scores (+1 where
         # allowed) instead of hiding the future.
-        "sdpa_float_tril_mask": """
-            import torch
-            import torch.nn.functional as F
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    mask = torch.tril(torch.ones(T, T))
-                    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-                    return self.c_proj(merge_heads(y))
-            """,
+        "sdpa_float_tril_mask": variant("CausalSelfAttention",
+            (_ATTENTION,
+             "y = F.scaled_dot_product_attention(q, k, v, attn_mask=torch.tril(torch.ones(T, T)))")),
         # Scales by sqrt(n_embd) instead of sqrt(head_size).
-        "scale_by_sqrt_n_embd": """
-            import math
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    att = q @ k.transpose(-2, -1) / math.sqrt(C)
-                    att = att.masked_fill(~causal_mask(T), float("-inf"))
-                    y = att.softmax(dim=-1) @ v
-                    return self.c_proj(merge_heads(y))
-            """,
+        "scale_by_sqrt_n_embd": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / math.sqrt(C)\n"
+            '        att = att.masked_fill(~causal_mask(T), float("-inf"))\n'
+            "        y = att.softmax(dim=-1) @ v"))),
         # No scale at all.
-        "no_scale": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    att = q @ k.transpose(-2, -1)
-                    att = att.masked_fill(~causal_mask(T), float("-inf"))
-                    y = torch.softmax(att, dim=-1) @ v
-                    return self.c_proj(merge_heads(y))
-            """,
+        "no_scale": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1)\n"
+            '        att = att.masked_fill(~causal_mask(T), float("-inf"))\n'
+            "        y = torch.softmax(att, dim=-1) @ v"))),
         # Softmax over the queries inside a hand-written attention.
-        "softmax_over_queries": """
-            import math
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                    att = att.masked_fill(~causal_mask(T), float("-inf"))
-                    y = torch.softmax(att, dim=-2) @ v
-                    return self.c_proj(merge_heads(y))
-            """,
+        "softmax_over_queries": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))\n"
+            '        att = att.masked_fill(~causal_mask(T), float("-inf"))\n'
+            "        y = torch.softmax(att, dim=-2) @ v"))),
         # Heads made with a plain view (no transpose), and merged back the same way.
-        "heads_view_without_transpose": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (t.reshape(B, self.n_head, T, C // self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(y.reshape(B, T, C))
-            """,
+        "heads_view_without_transpose": variant(
+            "CausalSelfAttention",
+            ("(split_heads(t, self.n_head) for", "(t.reshape(B, self.n_head, T, C // self.n_head) for"),
+            ("self.c_proj(merge_heads(y))", "self.c_proj(y.reshape(B, T, C))")),
         # Splits the heads correctly but merges without the transpose.
-        "merge_without_transpose": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(y.reshape(B, T, C))
-            """,
+        "merge_without_transpose": variant("CausalSelfAttention", ("self.c_proj(merge_heads(y))",
+                                                                   "self.c_proj(y.reshape(B, T, C))")),
         # k, q, v: the first two thirds of c_attn's output swapped.
-        "qk_swapped": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    k, q, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "qk_swapped": variant("CausalSelfAttention",
+                              ("q, k, v = self.c_attn(x)", "k, q, v = self.c_attn(x)")),
         # v, k, q: the alphabetical habit.
-        "qv_swapped": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    v, k, q = self.c_attn(x).chunk(3, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "qv_swapped": variant("CausalSelfAttention", ("q, k, v = self.c_attn(x).split(C, dim=-1)",
+                                                      "v, k, q = self.c_attn(x).chunk(3, dim=-1)")),
         # Per-head layout (B, T, n_head, 3 * head_size), as in some other codebases: not GPT-2's
         # q | k | v layout of c_attn's output.
-        "qkv_interleaved_per_head": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    hs = C // self.n_head
-                    qkv = self.c_attn(x).view(B, T, self.n_head, 3 * hs).transpose(1, 2)
-                    q, k, v = qkv.split(hs, dim=-1)
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "qkv_interleaved_per_head": variant("CausalSelfAttention", (
+            "        q, k, v = self.c_attn(x).split(C, dim=-1)\n"
+            "        q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))  # (B, nh, T, hs) each\n",
+            "        hs = C // self.n_head\n"
+            "        qkv = self.c_attn(x).view(B, T, self.n_head, 3 * hs).transpose(1, 2)\n"
+            "        q, k, v = qkv.split(hs, dim=-1)\n")),
         # split(3) cuts chunks of 3 channels (that is chunk(3)'s job): too many values to unpack.
-        "split_3_instead_of_chunk": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    q, k, v = self.c_attn(x).split(3, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(x.size(1)))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "split_3_instead_of_chunk": variant("CausalSelfAttention", ("split(C, dim=-1)", "split(3, dim=-1)")),
         # c_proj is defined but the merged heads are returned without it.
-        "c_proj_unused": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return merge_heads(y)
-            """,
+        "c_proj_unused": variant("CausalSelfAttention",
+                                 ("return self.c_proj(merge_heads(y))", "return merge_heads(y)")),
         # No output projection at all.
-        "no_c_proj": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return merge_heads(y)
-            """,
+        "no_c_proj": variant("CausalSelfAttention", ("        self.c_proj = nn.Linear(n_embd, n_embd)\n", ""),
+                             ("return self.c_proj(merge_heads(y))", "return merge_heads(y)")),
         # Three separate projections instead of GPT-2's fused c_attn.
         "separate_qkv_linears": """
             import torch
@@ -449,167 +158,38 @@ WRONG = {
                     return self.c_proj(merge_heads(y))
             """,
         # bias=False on the projections: GPT-2's c_attn and c_proj have biases.
-        "no_biases": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
-                    self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "no_biases": variant("CausalSelfAttention",
+                             ("nn.Linear(n_embd, 3 * n_embd)", "nn.Linear(n_embd, 3 * n_embd, bias=False)"),
+                             ("nn.Linear(n_embd, n_embd)", "nn.Linear(n_embd, n_embd, bias=False)")),
         # Adds the residual inside attention (that is the Block's job).
-        "adds_residual": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return x + self.c_proj(merge_heads(y))
-            """,
+        "adds_residual": variant("CausalSelfAttention", ("return self.c_proj(", "return x + self.c_proj(")),
         # head_size = C / n_head is a float: view() refuses it.
-        "float_head_size": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    hs = C / self.n_head
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "float_head_size": variant("CausalSelfAttention", (
+            "(split_heads(t, self.n_head) for",
+            "(t.view(B, T, self.n_head, C / self.n_head).transpose(1, 2) for")),
         # Scales q in place: q is a view of c_attn's output, which autograd forbids changing.
-        "inplace_scale_q": """
-            import math
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    q /= math.sqrt(q.size(-1))
-                    att = (q @ k.transpose(-2, -1)).masked_fill(~causal_mask(T), float("-inf"))
-                    y = att.softmax(dim=-1) @ v
-                    return self.c_proj(merge_heads(y))
-            """,
+        "inplace_scale_q": variant("CausalSelfAttention", (_ATTENTION, (
+            "q /= math.sqrt(q.size(-1))\n"
+            '        att = (q @ k.transpose(-2, -1)).masked_fill(~causal_mask(T), float("-inf"))\n'
+            "        y = att.softmax(dim=-1) @ v"))),
         # c_attn under torch.no_grad(): c_attn gets no gradient.
-        "c_attn_under_no_grad": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    with torch.no_grad():
-                        q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "c_attn_under_no_grad": variant("CausalSelfAttention", (
+            "        q, k, v = self.c_attn(x).split(C, dim=-1)",
+            "        with torch.no_grad():\n            q, k, v = self.c_attn(x).split(C, dim=-1)")),
         # Detaches the attention weights (kept for plotting) before using them.
-        "detached_attention_weights": """
-            import math
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-                    att = att.masked_fill(~causal_mask(T), float("-inf")).softmax(dim=-1)
-                    self.last_att = att.detach()
-                    y = self.last_att @ v
-                    return self.c_proj(merge_heads(y))
-            """,
+        "detached_attention_weights": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))\n"
+            '        att = att.masked_fill(~causal_mask(T), float("-inf")).softmax(dim=-1)\n'
+            "        self.last_att = att.detach()\n"
+            "        y = self.last_att @ v"))),
         # The output projection through .data: c_proj gets no gradient.
-        "c_proj_through_data": """
-            import torch
-            import torch.nn.functional as F
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.n_head = n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return F.linear(merge_heads(y), self.c_proj.weight.data, self.c_proj.bias.data)
-            """,
+        "c_proj_through_data": variant("CausalSelfAttention", (
+            "self.c_proj(merge_heads(y))",
+            "F.linear(merge_heads(y), self.c_proj.weight.data, self.c_proj.bias.data)")),
         # Passes the head size where split_heads wants the number of heads.
-        "n_head_and_head_size_confused": """
-            import torch
-            from torch import nn
-
-            class CausalSelfAttention(nn.Module):
-                def __init__(self, n_embd, n_head):
-                    super().__init__()
-                    self.head_size = n_embd // n_head
-                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    B, T, C = x.shape
-                    q, k, v = self.c_attn(x).split(C, dim=-1)
-                    q, k, v = (split_heads(t, self.head_size) for t in (q, k, v))
-                    y, _ = attention(q, k, v, causal_mask(T))
-                    return self.c_proj(merge_heads(y))
-            """,
+        "n_head_and_head_size_confused": variant("CausalSelfAttention",
+            ("self.n_head = n_head", "self.head_size = n_embd // n_head"),
+            ("split_heads(t, self.n_head)", "split_heads(t, self.head_size)")),
     },
 }
 

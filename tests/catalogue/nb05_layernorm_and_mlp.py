@@ -1,6 +1,6 @@
 """Notebook 05's exercises (LayerNorm, gelu, MLP): learner mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
 ``gpt2course.reference`` other than the exercise itself (so an MLP cell may call ``gelu``, as the
 notebook's would once the learner has written it).
@@ -8,268 +8,60 @@ notebook's would once the learner has written it).
 Module exercises are checked by building the class, loading parameter values by GPT-2's names
 (``weight``/``bias``, ``c_fc.*``/``c_proj.*``), running forward and backward and comparing with
 float64 oracles; so a correct computation under other parameter names is a wrong answer here.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "05_layernorm_and_mlp.ipynb"
+
+# The variance line of the reference LayerNorm, with its comment.
+_VAR = "var = x.var(dim=-1, keepdim=True, unbiased=False)  # population variance, as GPT-2"
 
 WRONG = {
     "LayerNorm": {
         # torch.var's default is the sample variance (divides by n - 1); GPT-2 divides by n.
-        "unbiased_variance": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "unbiased_variance": variant("LayerNorm", (_VAR, "var = x.var(dim=-1, keepdim=True)")),
         # eps added to the standard deviation instead of to the variance.
-        "eps_outside_sqrt": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    std = x.std(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / (std + self.eps) * self.weight + self.bias
-            """,
+        "eps_outside_sqrt": variant("LayerNorm",
+                                    ("torch.sqrt(var + self.eps)", "(torch.sqrt(var) + self.eps)")),
         # The tutorial classic (x - mean) / (x.std(-1) + eps): sample std *and* eps outside.
-        "std_default_plus_eps": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(-1, keepdim=True)
-                    std = x.std(-1, keepdim=True)
-                    return self.weight * (x - mean) / (std + self.eps) + self.bias
-            """,
+        "std_default_plus_eps": variant("LayerNorm", (_VAR, "std = x.std(-1, keepdim=True)"),
+                                        ("torch.sqrt(var + self.eps)", "(std + self.eps)")),
         # Statistics over every element of the tensor instead of each vector.
-        "normalise_whole_tensor": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean()
-                    var = x.var(unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "normalise_whole_tensor": variant("LayerNorm", ("x.mean(dim=-1, keepdim=True)", "x.mean()"),
+                                          (_VAR, "var = x.var(unbiased=False)")),
         # Batch-norm style: statistics over the first axis (across the batch).
-        "normalise_over_dim0": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=0, keepdim=True)
-                    var = x.var(dim=0, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "normalise_over_dim0": variant("LayerNorm", ("x.mean(dim=-1,", "x.mean(dim=0,"),
+                                       ("x.var(dim=-1,", "x.var(dim=0,")),
         # dim=1 is the last axis of a (B, C) test tensor but the time axis of (B, T, C).
-        "dim1_hardcoded": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=1, keepdim=True)
-                    var = x.var(dim=1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "dim1_hardcoded": variant("LayerNorm", ("x.mean(dim=-1,", "x.mean(dim=1,"),
+                                  ("x.var(dim=-1,", "x.var(dim=1,")),
         # mean/var without keepdim: (B, T) does not broadcast against (B, T, C).
-        "no_keepdim": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1)
-                    var = x.var(dim=-1, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "no_keepdim": variant("LayerNorm",
+            ("x.mean(dim=-1, keepdim=True)", "x.mean(dim=-1)"),
+            ("x.var(dim=-1, keepdim=True, unbiased=False)", "x.var(dim=-1, unbiased=False)")),
         # Only normalises: weight and bias are created but never used.
-        "weight_bias_not_applied": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps)
-            """,
+        "weight_bias_not_applied": variant("LayerNorm", (" * self.weight + self.bias", "")),
         # weight and bias swapped in the affine step.
-        "weight_bias_swapped": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.bias + self.weight
-            """,
+        "weight_bias_swapped": variant("LayerNorm",
+                                       ("* self.weight + self.bias", "* self.bias + self.weight")),
         # weight starts at zeros: a new LayerNorm outputs only the bias (all zeros).
-        "weight_init_zeros": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.zeros(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "weight_init_zeros": variant("LayerNorm", ("torch.ones(n_embd)", "torch.zeros(n_embd)")),
         # Random initial weight and bias, as for a Linear layer.
-        "random_init": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.randn(n_embd))
-                    self.bias = nn.Parameter(torch.randn(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "random_init": variant("LayerNorm", ("torch.ones(n_embd)", "torch.randn(n_embd)"),
+                               ("torch.zeros(n_embd)", "torch.randn(n_embd)")),
         # BERT's default eps (1e-12) instead of GPT-2's 1e-5.
-        "default_eps_1e-12": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-12):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "default_eps_1e-12": variant("LayerNorm", ("eps: float = 1e-5", "eps: float = 1e-12")),
         # eps=1e-6 (T5 / ViT style) instead of 1e-5: only visible on nearly constant vectors.
-        "default_eps_1e-6": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-6):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "default_eps_1e-6": variant("LayerNorm", ("eps: float = 1e-5", "eps: float = 1e-6")),
         # Accepts eps but always uses 1e-5 in forward.
-        "ignores_eps_argument": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + 1e-5) * self.weight + self.bias
-            """,
+        "ignores_eps_argument": variant("LayerNorm", ("        self.eps = eps\n", ""),
+                                        ("var + self.eps", "var + 1e-5")),
         # Divides by the variance instead of the standard deviation.
-        "divide_by_variance": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / (var + self.eps) * self.weight + self.bias
-            """,
+        "divide_by_variance": variant("LayerNorm", ("torch.sqrt(var + self.eps)", "(var + self.eps)")),
         # RMSNorm: scales by the root mean square but never subtracts the mean.
         "rmsnorm_no_centering": """
             import torch
@@ -287,39 +79,13 @@ WRONG = {
                     return x / rms * self.weight + self.bias
             """,
         # Plain tensors, not nn.Parameter: the module has no parameters to load or train.
-        "plain_tensors_not_parameters": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = torch.ones(n_embd)
-                    self.bias = torch.zeros(n_embd)
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "plain_tensors_not_parameters": variant("LayerNorm",
+                                                ("nn.Parameter(torch.ones(n_embd))", "torch.ones(n_embd)"),
+                                                ("nn.Parameter(torch.zeros(n_embd))", "torch.zeros(n_embd)")),
         # The paper's names gamma and beta: GPT-2's weight and bias cannot load.
-        "named_gamma_beta": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.gamma = nn.Parameter(torch.ones(n_embd))
-                    self.beta = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.gamma + self.beta
-            """,
+        "named_gamma_beta": variant("LayerNorm", ("self.weight =", "self.gamma ="),
+                                    ("self.bias =", "self.beta ="),
+                                    ("* self.weight + self.bias", "* self.gamma + self.beta")),
         # Wraps nn.LayerNorm as a sub-module: the parameters are ln.weight and ln.bias.
         "wraps_nn_layernorm": """
             import torch
@@ -334,75 +100,21 @@ WRONG = {
                     return self.ln(x)
             """,
         # GPT-2 small's width hard-coded: the parameters have shape (768,) whatever n_embd is.
-        "hardcoded_768": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(768))
-                    self.bias = nn.Parameter(torch.zeros(768))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "hardcoded_768": variant("LayerNorm", ("torch.ones(n_embd)", "torch.ones(768)"),
+                                 ("torch.zeros(n_embd)", "torch.zeros(768)")),
         # Right values, but centres the caller's tensor in place (x -= mean).
-        "inplace_subtract_mean": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    x -= x.mean(dim=-1, keepdim=True)
-                    var = (x ** 2).mean(dim=-1, keepdim=True)
-                    return x / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "inplace_subtract_mean": variant("LayerNorm", ("        return (x - mean) / ",
+                                                       "        x -= mean\n        return x / ")),
         # Statistics computed under no_grad "because they are not parameters": the values are
         # right but the gradient with respect to x misses the terms through mean and var.
-        "statistics_under_no_grad": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    with torch.no_grad():
-                        mean = x.mean(dim=-1, keepdim=True)
-                        var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "statistics_under_no_grad": variant("LayerNorm", (
+            "        mean = x.mean(dim=-1, keepdim=True)\n        var = ",
+            "        with torch.no_grad():\n"
+            "            mean = x.mean(dim=-1, keepdim=True)\n"
+            "            var = ")),
         # Uses weight.data and bias.data: right values, but no gradient reaches the parameters.
-        "parameters_through_data": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight.data + self.bias.data
-            """,
+        "parameters_through_data": variant("LayerNorm", ("* self.weight + self.bias",
+                                                         "* self.weight.data + self.bias.data")),
     },
     "gelu": {
         # The exact GELU, x * Phi(x) with erf; GPT-2 uses the tanh approximation.
@@ -442,61 +154,21 @@ WRONG = {
                 return torch.relu(x)
             """,
         # The factor 0.5 forgotten.
-        "missing_half": """
-            import math
-            import torch
-
-            def gelu(x):
-                return x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-            """,
+        "missing_half": variant("gelu", ("0.5 * x * ", "x * ")),
         # x ** 2 instead of x ** 3 inside tanh.
-        "square_instead_of_cube": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 2)))
-            """,
+        "square_instead_of_cube": variant("gelu", ("x**3", "x**2")),
         # sqrt(2 * pi) instead of sqrt(2 / pi).
-        "sqrt_two_pi": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 * math.pi) * (x + 0.044715 * x ** 3)))
-            """,
+        "sqrt_two_pi": variant("gelu", ("2.0 / math.pi", "2.0 * math.pi")),
         # The square root forgotten: 2 / pi instead of sqrt(2 / pi).
-        "missing_sqrt": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0 + torch.tanh(2.0 / math.pi * (x + 0.044715 * x ** 3)))
-            """,
+        "missing_sqrt": variant("gelu", ("math.sqrt(2.0 / math.pi)", "2.0 / math.pi")),
         # A typo in the constant (0.04715 instead of 0.044715).
-        "constant_typo": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.04715 * x ** 3)))
-            """,
+        "constant_typo": variant("gelu", ("0.044715", "0.04715")),
         # A closing parenthesis too early: 0.5 * x * 1 + tanh(...).
-        "misplaced_parenthesis": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0) + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
-            """,
+        "misplaced_parenthesis": variant("gelu", ("(1.0 + ", "(1.0) + "), ("x**3)))", "x**3))")),
         # The sigmoid identity without its factor 2: sigmoid(z), not sigmoid(2 z), matches tanh.
-        "sigmoid_form_missing_factor_2": """
-            import math
-            import torch
-
-            def gelu(x):
-                return x * torch.sigmoid(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
-            """,
+        "sigmoid_form_missing_factor_2": variant("gelu",
+                                                 ("0.5 * x * (1.0 + torch.tanh(", "x * torch.sigmoid("),
+                                                 ("x**3)))", "x**3))")),
         # tanh written out with exp: exp(2z) overflows to inf for large x, and inf / inf is NaN.
         # (The visible "large values" case holds an x above ~10 for ~99% of seeds only; the
         # hidden +-50 case always does.)
@@ -532,162 +204,38 @@ WRONG = {
     },
     "MLP": {
         # ReLU between the layers, as in the original Transformer.
-        "relu_activation": """
-            import torch
-            from torch import nn
-            import torch.nn.functional as F
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(F.relu(self.c_fc(x)))
-            """,
+        "relu_activation": variant("MLP", ("gelu(", "F.relu(")),
         # F.gelu's default is the exact (erf) GELU.
-        "exact_gelu": """
-            import torch
-            from torch import nn
-            import torch.nn.functional as F
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(F.gelu(self.c_fc(x)))
-            """,
+        "exact_gelu": variant("MLP", ("gelu(", "F.gelu(")),
         # nn.GELU() as a sub-module: no parameters (so the names still match), but exact form.
-        "nn_gelu_module_default": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.gelu = nn.GELU()
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(self.gelu(self.c_fc(x)))
-            """,
+        "nn_gelu_module_default": variant("MLP",
+            ("        self.c_proj =", "        self.gelu = nn.GELU()\n        self.c_proj ="),
+            ("self.c_proj(gelu(", "self.c_proj(self.gelu(")),
         # No activation at all: two linear layers collapse into one.
-        "no_activation": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(self.c_fc(x))
-            """,
+        "no_activation": variant("MLP", ("gelu(self.c_fc(x))", "self.c_fc(x)")),
         # torch.tanh as the activation ("the tanh form" misread).
-        "tanh_activation": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(torch.tanh(self.c_fc(x)))
-            """,
+        "tanh_activation": variant("MLP", ("gelu(", "torch.tanh(")),
         # GELU after c_proj instead of between the layers.
-        "activation_after_c_proj": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return gelu(self.c_proj(self.c_fc(x)))
-            """,
+        "activation_after_c_proj": variant("MLP",
+            ("self.c_proj(gelu(self.c_fc(x)))", "gelu(self.c_proj(self.c_fc(x)))")),
         # GELU on the input, before c_fc.
-        "activation_before_c_fc": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(self.c_fc(gelu(x)))
-            """,
+        "activation_before_c_fc": variant("MLP",
+            ("self.c_proj(gelu(self.c_fc(x)))", "self.c_proj(self.c_fc(gelu(x)))")),
         # Hidden size 2 * n_embd instead of 4 * n_embd.
-        "hidden_2x": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 2 * n_embd)
-                    self.c_proj = nn.Linear(2 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "hidden_2x": variant("MLP", ("nn.Linear(n_embd, 4 * n_embd)", "nn.Linear(n_embd, 2 * n_embd)"),
+                             ("nn.Linear(4 * n_embd, n_embd)", "nn.Linear(2 * n_embd, n_embd)")),
         # No expansion: hidden size n_embd.
-        "hidden_1x": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, n_embd)
-                    self.c_proj = nn.Linear(n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "hidden_1x": variant("MLP", ("nn.Linear(n_embd, 4 * n_embd)", "nn.Linear(n_embd, n_embd)"),
+                             ("nn.Linear(4 * n_embd, n_embd)", "nn.Linear(n_embd, n_embd)")),
         # nn.Linear's arguments read as (out, in): the layers have transposed shapes.
-        "linear_arguments_reversed": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(4 * n_embd, n_embd)
-                    self.c_proj = nn.Linear(n_embd, 4 * n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "linear_arguments_reversed": variant("MLP",
+            ("nn.Linear(4 * n_embd, n_embd)", "nn.Linear(n_embd, 4 * n_embd)"),
+            ("self.c_fc = nn.Linear(n_embd, 4 * n_embd)",
+             "self.c_fc = nn.Linear(4 * n_embd, n_embd)")),
         # bias=False (as in some modern models): GPT-2 has c_fc.bias and c_proj.bias.
-        "no_bias": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
-
-                def forward(self, x):
-                    return self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "no_bias": variant("MLP",
+                           ("nn.Linear(n_embd, 4 * n_embd)", "nn.Linear(n_embd, 4 * n_embd, bias=False)"),
+                           ("nn.Linear(4 * n_embd, n_embd)", "nn.Linear(4 * n_embd, n_embd, bias=False)")),
         # An nn.Sequential attribute: right computation, but the parameters are named
         # net.0.weight, net.2.weight, ... so GPT-2's c_fc.* / c_proj.* cannot load.
         "sequential_attribute": """
@@ -707,87 +255,22 @@ WRONG = {
                     return self.net(x)
             """,
         # Other names (fc1 / fc2): GPT-2's c_fc.* and c_proj.* cannot load.
-        "named_fc1_fc2": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.fc1 = nn.Linear(n_embd, 4 * n_embd)
-                    self.fc2 = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.fc2(gelu(self.fc1(x)))
-            """,
+        "named_fc1_fc2": variant("MLP", ("self.c_fc =", "self.fc1 ="), ("self.c_proj =", "self.fc2 ="),
+                                 ("self.c_proj(gelu(self.c_fc(x)))", "self.fc2(gelu(self.fc1(x)))")),
         # Adds the residual inside the MLP (the block adds it; this adds x twice).
-        "adds_residual": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return x + self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "adds_residual": variant("MLP", ("return self.c_proj(", "return x + self.c_proj(")),
         # The hidden activations detached: no gradient reaches c_fc or the input.
-        "hidden_detached": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    h = gelu(self.c_fc(x)).detach()
-                    return self.c_proj(h)
-            """,
+        "hidden_detached": variant("MLP", ("gelu(self.c_fc(x))", "gelu(self.c_fc(x)).detach()")),
     },
 }
 
 VALID = {
     "LayerNorm": {
         # The reference: var(..., unbiased=False).
-        "var_unbiased_false": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = x.var(dim=-1, keepdim=True, unbiased=False)
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "var_unbiased_false": variant("LayerNorm"),
         # correction=0, the newer spelling of unbiased=False.
-        "var_correction_0": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(-1, keepdim=True)
-                    var = torch.var(x, dim=-1, keepdim=True, correction=0)
-                    return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
-            """,
+        "var_correction_0": variant("LayerNorm",
+                                    (_VAR, "var = torch.var(x, dim=-1, keepdim=True, correction=0)")),
         # The variance written out as the mean squared deviation.
         "mean_squared_deviation": """
             import torch
@@ -824,22 +307,8 @@ VALID = {
         # var = E[x^2] - E[x]^2: right in exact arithmetic, but float32 cancellation when the
         # mean is large against the spread gets it rejected for ~2% of grading seeds (passes
         # the salts the tests use).
-        "second_moment_minus_mean_squared": """
-            import torch
-            from torch import nn
-
-            class LayerNorm(nn.Module):
-                def __init__(self, n_embd, eps=1e-5):
-                    super().__init__()
-                    self.eps = eps
-                    self.weight = nn.Parameter(torch.ones(n_embd))
-                    self.bias = nn.Parameter(torch.zeros(n_embd))
-
-                def forward(self, x):
-                    mean = x.mean(dim=-1, keepdim=True)
-                    var = (x * x).mean(dim=-1, keepdim=True) - mean ** 2
-                    return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-            """,
+        "second_moment_minus_mean_squared": variant("LayerNorm", (
+            _VAR, "var = (x * x).mean(dim=-1, keepdim=True) - mean ** 2")),
         # Computes in float64 "for accuracy", then returns the input's dtype.
         "float64_then_cast_back": """
             import torch
@@ -904,13 +373,7 @@ VALID = {
     },
     "gelu": {
         # The formula with torch.tanh and math.pi (the reference).
-        "tanh_formula": """
-            import math
-            import torch
-
-            def gelu(x):
-                return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-            """,
+        "tanh_formula": variant("gelu"),
         # torch.pi, x * x * x and a precomputed constant.
         "torch_pi_cubed_by_hand": """
             import torch
@@ -962,19 +425,7 @@ VALID = {
     },
     "MLP": {
         # The reference: calls the notebook's gelu.
-        "calls_gelu": """
-            import torch
-            from torch import nn
-
-            class MLP(nn.Module):
-                def __init__(self, n_embd):
-                    super().__init__()
-                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-                def forward(self, x):
-                    return self.c_proj(gelu(self.c_fc(x)))
-            """,
+        "calls_gelu": variant("MLP"),
         # nn.GELU(approximate="tanh") as a sub-module (no parameters, so the names still match).
         "nn_gelu_tanh_module": """
             import torch
