@@ -1,7 +1,7 @@
 """Notebook 07's exercises, ``GPT(config)`` and ``load_hf_weights(model, state_dict)``: learner
 mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
 ``gpt2course.reference`` other than the exercise itself. The entries only lean on what the
 notebook itself imports before the exercises (``Block``, ``LayerNorm``, ``GPTConfig``), so they
@@ -14,791 +14,139 @@ and gradients with a float64 oracle, and runs one token past ``block_size``. The
 calls the function on a GPT-shaped model whose values are all NaN, with Hugging Face state
 dicts (Conv1D weights stored (in, out), ``attn.bias`` buffers, ``lm_head.weight``) and with ones
 that do not fit.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "07_gpt2_model.ipynb"
+
+# Pieces of the reference answers, as written there, that several variants edit.
+_HEAD = "        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)\n"
+_TIE = "        self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix, two uses\n"
+_INIT = """\
+        # GPT-2's initialisation: every weight matrix and embedding ~ normal(0, 0.02), the
+        # projections that write into the residual stream scaled by 1/sqrt(2 * n_layer),
+        # biases 0 (LayerNorms keep weight 1, bias 0).
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if p.dim() == 2:
+                    residual = name.endswith("c_proj.weight")
+                    p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer) if residual else 0.02)
+                elif ".ln_" not in name:
+                    p.zero_()
+"""
+_CHECK = """\
+        if T > self.config.block_size:
+            raise ValueError(f"cannot read {T} tokens: block_size is {self.config.block_size}")
+"""
+_TRANSPOSE = "            if name.endswith(conv1d):\n                value = value.t()\n"
+_SHAPE_CHECK = """\
+            if value.shape != param.shape:
+                raise ValueError(f"{name}: the state dict's tensor has shape {tuple(value.shape)}"
+                                 f"{' (transposed)' if name.endswith(conv1d) else ''}, the model's "
+                                 f"{tuple(param.shape)}: was the model built with the same config?")
+"""
 
 WRONG = {
     "GPT": {
         # No tying: lm_head gets its own (V, n_embd) matrix, 38M extra parameters in GPT-2 small.
-        "untied_head": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "untied_head": variant("GPT", (_TIE, "")),
         # "Tied" by copying wte's values into a new Parameter: equal at the start, two matrices
         # that drift apart in training.
-        "tied_by_copying_values": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-                    self.lm_head.weight = nn.Parameter(self.transformer.wte.weight.clone())
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "tied_by_copying_values": variant("GPT", (_TIE, ""), (
+            "                    p.zero_()\n",
+            "                    p.zero_()\n"
+            "        self.lm_head.weight = nn.Parameter(self.transformer.wte.weight.clone())\n")),
         # nn.Linear's default bias=True: the tied head gets an extra lm_head.bias (zero here, so
         # the logits are right; GPT-2's head has no bias).
-        "head_with_bias": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "head_with_bias": variant("GPT", ("nn.Linear(config.n_embd, config.vocab_size, bias=False)",
+                                          "nn.Linear(config.n_embd, config.vocab_size)")),
         # ln_f is built but never applied: the last block's output goes straight into lm_head.
-        "no_final_layernorm": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(x)
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "no_final_layernorm": variant("GPT", ("self.lm_head(self.transformer.ln_f(x))", "self.lm_head(x)")),
         # Only the token embeddings: wpe exists but its rows are never added.
-        "positions_not_added": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    x = self.transformer.wte(idx)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "positions_not_added": variant("GPT", ("self.transformer.wte(idx) + self.transformer.wpe(positions)",
+                                               "self.transformer.wte(idx)")),
         # The original Transformer's sqrt(d_model) scaling of the token embeddings (GPT-2 has none).
-        "embeddings_scaled_by_sqrt_n_embd": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    tok = self.transformer.wte(idx) * math.sqrt(self.config.n_embd)
-                    x = tok + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "embeddings_scaled_by_sqrt_n_embd": variant("GPT",
+            ("self.transformer.wte(idx) + ",
+             "self.transformer.wte(idx) * math.sqrt(self.config.n_embd) + ")),
         # No initialisation at all: nn.Embedding's N(0, 1) (so wte, and the tied head, are 50x
         # too large) and nn.Linear's uniform weights and biases.
-        "pytorch_default_init": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "pytorch_default_init": variant("GPT", (_INIT, "")),
         # Every weight matrix at 0.02, the residual projections (c_proj) not scaled down.
-        "c_proj_not_scaled": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "c_proj_not_scaled": variant("GPT",
+                                     ("0.02 / math.sqrt(2 * config.n_layer) if residual else 0.02", "0.02")),
         # The transformer initialised first, then the head created and wte tied to it: wte now
         # holds the head's default nn.Linear (uniform, std ~1/sqrt(3 n_embd)) values.
-        "wte_tied_to_uninitialised_head": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    for name, p in self.transformer.named_parameters():
-                        if name.endswith("c_proj.weight"):
-                            nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-                        elif p.dim() == 2:
-                            nn.init.normal_(p, mean=0.0, std=0.02)
-                        elif name.endswith("bias"):
-                            nn.init.zeros_(p)
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.transformer.wte.weight = self.lm_head.weight  # weight tying
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "wte_tied_to_uninitialised_head": variant("GPT", (_HEAD + _TIE, ""), (
+            "                    p.zero_()\n",
+            "                    p.zero_()\n" + _HEAD
+            + "        self.transformer.wte.weight = self.lm_head.weight  # weight tying\n")),
         # Uniform weights with the right standard deviation (bound std * sqrt(3)): not normal.
-        "uniform_init_with_std_002": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    for name, p in self.named_parameters():
-                        if p.dim() == 2:
-                            std = 0.02 / math.sqrt(2 * config.n_layer) if name.endswith("c_proj.weight") else 0.02
-                            bound = std * math.sqrt(3)  # uniform(-b, b) has std b / sqrt(3)
-                            nn.init.uniform_(p, -bound, bound)
-                        elif name.endswith("bias"):
-                            nn.init.zeros_(p)
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "uniform_init_with_std_002": variant("GPT", (
+            "p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer) if residual else 0.02)",
+            "std = 0.02 / math.sqrt(2 * config.n_layer) if residual else 0.02\n"
+            "                    bound = std * math.sqrt(3)  # uniform(-b, b) has std b / sqrt(3)\n"
+            "                    p.uniform_(-bound, bound)")),
         # Weight matrices initialised, biases left at nn.Linear's default uniform values.
-        "biases_left_at_default": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if p.dim() == 2:
-                                std = 0.02 / math.sqrt(2 * config.n_layer) if "c_proj" in name else 0.02
-                                p.normal_(0.0, std)
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "biases_left_at_default": variant("GPT",
+            ('                elif ".ln_" not in name:\n                    p.zero_()\n', "")),
         # Returns softmax probabilities instead of logits (the loss itself is computed right).
-        "returns_probabilities": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return F.softmax(logits, dim=-1), loss
-            """,
+        "returns_probabilities": variant("GPT",
+                                         ("return logits, loss", "return F.softmax(logits, dim=-1), loss")),
         # nanoGPT's inference shortcut: without targets, only the last position's logits (B, 1, V).
-        "last_position_only_without_targets": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    x = self.transformer.ln_f(x)
-                    if targets is not None:
-                        logits = self.lm_head(x)
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    else:
-                        logits = self.lm_head(x[:, [-1], :])  # only the last position is needed to generate
-                        loss = None
-                    return logits, loss
-            """,
+        "last_position_only_without_targets": variant("GPT", (
+            "        loss = None\n        if targets is not None:\n",
+            "        loss = None\n        if targets is None:\n"
+            "            logits = logits[:, [-1], :]  # only the last position is needed to generate\n"
+            "        else:\n")),
         # The targets shifted once more, as if they were the inputs: predicts two tokens ahead.
-        "loss_shifted_again": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        V = logits.size(-1)
-                        # position t predicts token t + 1
-                        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), targets[:, 1:].reshape(-1))
-                    return logits, loss
-            """,
+        "loss_shifted_again": variant("GPT", (
+            "logits.reshape(B * T, -1), targets.reshape(B * T)",
+            "logits[:, :-1].reshape(-1, logits.size(-1)), targets[:, 1:].reshape(-1)")),
         # reduction="sum": the loss grows with B * T instead of being the mean.
-        "loss_summed": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T), reduction="sum")
-                    return logits, loss
-            """,
+        "loss_summed": variant("GPT",
+                               ("targets.reshape(B * T))", 'targets.reshape(B * T), reduction="sum")')),
         # Without targets the loss is a zero tensor instead of None.
-        "loss_zero_without_targets": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = torch.tensor(0.0)
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "loss_zero_without_targets": variant("GPT", ("loss = None", "loss = torch.tensor(0.0)")),
         # No check of T: one token too many ends in nn.Embedding's "index out of range in self".
-        "no_block_size_check": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "no_block_size_check": variant("GPT", (_CHECK, "")),
         # The blocks in a plain Python list: forward works, but their parameters are not
         # registered (not in named_parameters, not trained, not loadable).
-        "blocks_in_python_list": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.transformer.h = [Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "blocks_in_python_list": variant(
+            "GPT",
+            ("            h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),\n",
+             ""),
+            (_HEAD,
+             "        self.transformer.h = [Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]\n"
+             + _HEAD)),
         # No check of T, positions as a slice of wpe.weight: one token too many raises "The size
         # of tensor a (17) must match the size of tensor b (16)", which does not say that the
         # input is longer than block_size (the message contains the number, not the reason).
-        "wpe_sliced_without_check": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    x = self.transformer.wte(idx) + self.transformer.wpe.weight[:T]  # positions 0..T-1
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "wpe_sliced_without_check": variant("GPT", (_CHECK, ""), (
+            "        positions = torch.arange(T, device=idx.device)\n"
+            "        x = self.transformer.wte(idx) + self.transformer.wpe(positions)\n",
+            "        x = self.transformer.wte(idx) + self.transformer.wpe.weight[:T]  # positions 0..T-1\n")),
         # Keeps the sizes it needs as attributes instead of self.config: the notebook's own cells
         # and generate() read model.config.block_size.
-        "config_not_stored": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.block_size = config.block_size
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "config_not_stored": variant("GPT",
+            ("self.config = config", "self.block_size = config.block_size"),
+            (_CHECK,
+             '        if T > self.block_size:\n'
+             '            raise ValueError(f"cannot read {T} tokens: block_size is {self.block_size}")\n')),
     },
     "load_hf_weights": {
         # Copies every tensor as stored: the Conv1D weights are (in, out), nn.Linear's (out, in).
-        "no_transpose": """
-            def load_hf_weights(model, state_dict):
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "no_transpose": variant("load_hf_weights", (_TRANSPOSE, "")),
         # Transposes every matrix, the embeddings included.
-        "transposes_every_matrix": """
-            def load_hf_weights(model, state_dict):
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if value.dim() == 2:
-                            value = value.t()
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "transposes_every_matrix": variant("load_hf_weights", (_TRANSPOSE, (
+            "            if value.dim() == 2:\n                value = value.t()\n"))),
         # Transposes c_attn only, forgetting c_proj and c_fc (also Conv1D).
-        "transposes_only_c_attn": """
-            def load_hf_weights(model, state_dict):
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if name.endswith("attn.c_attn.weight"):
-                            value = value.t()
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "transposes_only_c_attn": variant("load_hf_weights", (_TRANSPOSE, (
+            '            if name.endswith("attn.c_attn.weight"):\n                value = value.t()\n'))),
         # Transposes whenever the shapes differ: the square attn.c_proj (n_embd, n_embd) stays
         # untransposed, and a wrong shape gets transposed instead of reported.
         "transposes_when_shapes_differ": """
@@ -828,21 +176,9 @@ WRONG = {
                 return model
             """,
         # Loads lm_head.weight as a new Parameter: the head is no longer tied to wte.
-        "head_replaced_by_new_parameter": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name].t() if name.endswith(conv1d) else state_dict[name]
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                lm_head = state_dict.get("lm_head.weight", state_dict["transformer.wte.weight"])
-                model.lm_head.weight = nn.Parameter(lm_head.clone())
-                return model
-            """,
+        "head_replaced_by_new_parameter": variant("load_hf_weights", ("    return model", (
+            '    lm_head = state_dict.get("lm_head.weight", state_dict["transformer.wte.weight"])\n'
+            "    model.lm_head.weight = nn.Parameter(lm_head.clone())\n    return model"))),
         # param.data = value, no shape check: a checkpoint of another size goes in silently.
         "data_assigned_without_shape_check": """
             def load_hf_weights(model, state_dict):
@@ -855,85 +191,21 @@ WRONG = {
                 return model
             """,
         # Leaves shape errors to copy_, whose message does not say which tensor does not fit.
-        "relies_on_copy_error": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if name.endswith(conv1d):
-                            value = value.t()
-                        param.copy_(value)
-                return model
-            """,
+        "relies_on_copy_error": variant("load_hf_weights", (_SHAPE_CHECK, "")),
         # Skips what the state dict lacks: a partial checkpoint half-loads without a word.
-        "skips_missing_tensors": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            continue
-                        value = state_dict[name]
-                        if name.endswith(conv1d):
-                            value = value.t()
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "skips_missing_tensors": variant("load_hf_weights",
+                                         ('raise KeyError(f"the state dict has no {name}")', "continue")),
         # Writes the transposed weights back into the caller's dict: loading twice undoes it.
-        "transposes_into_the_state_dict": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                for name in state_dict:
-                    if name.endswith(conv1d):
-                        state_dict[name] = state_dict[name].t()
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "transposes_into_the_state_dict": variant("load_hf_weights", (
+            "            value = state_dict[name]\n" + _TRANSPOSE,
+            "            if name.endswith(conv1d):\n"
+            "                state_dict[name] = state_dict[name].t()\n"
+            "            value = state_dict[name]\n")),
         # .t_() transposes the caller's tensor in place.
-        "transposes_in_place": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name]
-                        if name.endswith(conv1d):
-                            value.t_()
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "transposes_in_place": variant("load_hf_weights", ("value = value.t()", "value.t_()")),
         # Loads into a deep copy and returns it: the model passed in is left untouched.
-        "loads_into_a_copy": """
-            import copy
-
-            def load_hf_weights(model, state_dict):
-                model = copy.deepcopy(model)
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name].t() if name.endswith(conv1d) else state_dict[name]
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "loads_into_a_copy": "import copy\n\n" + variant("load_hf_weights", (
+            "    conv1d = (", "    model = copy.deepcopy(model)\n    conv1d = (")),
         # load_state_dict(strict=False) to get past the buffers: it also ignores missing tensors.
         "load_state_dict_not_strict": """
             def load_hf_weights(model, state_dict):
@@ -945,18 +217,7 @@ WRONG = {
             """,
         # Loads everything right but forgets `return model`: the notebook's
         # load_hf_weights(GPT(config), state_dict).eval() then fails on None.
-        "forgets_return_model": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} is missing from the state dict")
-                        value = state_dict[name].t() if name.endswith(conv1d) else state_dict[name]
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name}: shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-                        param.copy_(value)
-            """,
+        "forgets_return_model": variant("load_hf_weights", ("    return model\n", "")),
     },
 }
 
@@ -1047,117 +308,17 @@ VALID = {
                     return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten(0, 1))
             """,
         # The tie written the other way round (wte takes lm_head's Parameter), then initialised.
-        "tied_the_other_way_round": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.transformer.wte.weight = self.lm_head.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
-                    return logits, loss
-            """,
+        "tied_the_other_way_round": variant("GPT", ("self.lm_head.weight = self.transformer.wte.weight",
+                                                    "self.transformer.wte.weight = self.lm_head.weight")),
         # The logits as F.linear(x, wte.weight), with lm_head still there and tied.
-        "f_linear_with_wte_weight": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    x = self.transformer.ln_f(x)
-                    logits = F.linear(x, self.transformer.wte.weight)  # the same matrix as lm_head
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "f_linear_with_wte_weight": variant("GPT", (
+            "logits = self.lm_head(self.transformer.ln_f(x))",
+            "logits = F.linear(self.transformer.ln_f(x), self.transformer.wte.weight)"
+            "  # the same matrix as lm_head")),
         # The loss with the classes in dimension 1: logits (B, V, T) against targets (B, T).
-        "loss_with_classes_in_dim_1": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.transpose(1, 2), targets)
-                    return logits, loss
-            """,
+        "loss_with_classes_in_dim_1": variant("GPT",
+            ("F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))",
+             "F.cross_entropy(logits.transpose(1, 2), targets)")),
         # The blocks as an nn.Sequential (the same names, h.0, h.1, ...), called in one go;
         # embedding dropout outside the ModuleDict.
         "sequential_blocks_with_dropout": """
@@ -1197,80 +358,13 @@ VALID = {
                     return logits, loss
             """,
         # GPT-2's TensorFlow code: wpe initialised with std 0.01, everything else as in the paper.
-        "wpe_std_001": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    with torch.no_grad():
-                        for name, p in self.named_parameters():
-                            if name == "transformer.wpe.weight":
-                                p.normal_(0.0, 0.01)
-                            elif name.endswith("c_proj.weight"):
-                                p.normal_(0.0, 0.02 / math.sqrt(2 * config.n_layer))
-                            elif p.dim() == 2:
-                                p.normal_(0.0, 0.02)
-                            elif name.endswith("bias"):
-                                p.zero_()
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "wpe_std_001": variant("GPT", ("                if p.dim() == 2:\n", (
+            '                if name == "transformer.wpe.weight":\n'
+            "                    p.normal_(0.0, 0.01)\n"
+            "                elif p.dim() == 2:\n"))),
         # nn.init.trunc_normal_ with its default bounds (a=-2, b=2: a hundred standard deviations
         # out, so in effect a normal).
-        "trunc_normal_default_bounds": """
-            class GPT(nn.Module):
-                def __init__(self, config):
-                    super().__init__()
-                    self.config = config
-                    self.transformer = nn.ModuleDict(dict(
-                        wte=nn.Embedding(config.vocab_size, config.n_embd),
-                        wpe=nn.Embedding(config.block_size, config.n_embd),
-                        h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
-                        ln_f=LayerNorm(config.n_embd),
-                    ))
-                    self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-                    self.lm_head.weight = self.transformer.wte.weight
-                    for name, p in self.named_parameters():
-                        if p.dim() == 2:
-                            std = 0.02 / math.sqrt(2 * config.n_layer) if name.endswith("c_proj.weight") else 0.02
-                            nn.init.trunc_normal_(p, mean=0.0, std=std)
-                        elif name.endswith("bias"):
-                            nn.init.zeros_(p)
-
-                def forward(self, idx, targets=None):
-                    B, T = idx.shape
-                    if T > self.config.block_size:
-                        raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
-                    pos = torch.arange(T, device=idx.device)
-                    x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-                    for block in self.transformer.h:
-                        x = block(x)
-                    logits = self.lm_head(self.transformer.ln_f(x))
-                    loss = None
-                    if targets is not None:
-                        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-                    return logits, loss
-            """,
+        "trunc_normal_default_bounds": variant("GPT", ("p.normal_(0.0, ", "nn.init.trunc_normal_(p, 0.0, ")),
         # Its own block, written from scratch in the same cell with GPT-2's names (nn.LayerNorm,
         # F.scaled_dot_product_attention, tanh GELU); initialisation per module type.
         "own_block_in_the_cell": """
@@ -1402,21 +496,7 @@ VALID = {
                 return model
             """,
         # Copies under torch.inference_mode() instead of torch.no_grad().
-        "inference_mode": """
-            def load_hf_weights(model, state_dict):
-                conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-                with torch.inference_mode():
-                    for name, param in model.named_parameters():
-                        if name not in state_dict:
-                            raise KeyError(f"{name} not found in the state dict")
-                        value = state_dict[name]
-                        if name.endswith(conv1d):
-                            value = value.t()
-                        if value.shape != param.shape:
-                            raise ValueError(f"{name} has shape {tuple(value.shape)}, the model wants {tuple(param.shape)}")
-                        param.copy_(value)
-                return model
-            """,
+        "inference_mode": variant("load_hf_weights", ("torch.no_grad()", "torch.inference_mode()")),
         # Module by module, by hand, with a helper that raises RuntimeError naming the key.
         "module_by_module": """
             def load_hf_weights(model, state_dict):

@@ -1,7 +1,7 @@
 """Notebook 08's exercises (``lm_loss``, ``configure_optimizer``, ``get_lr``, ``train_step``,
 ``estimate_loss``): learner mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
 ``gpt2course.reference`` other than the exercise itself, so a ``train_step`` cell may call
 ``lm_loss`` and an ``estimate_loss`` cell ``get_batch``, as the notebook's cells would.
@@ -12,20 +12,28 @@ schedules against its formula; the optimiser by its parameter groups on a GPT-sh
 ``lm_head.weight`` is tied to ``transformer.wte.weight``; ``train_step`` by two or three steps of
 plain SGD on a tiny language model replayed in float64; ``estimate_loss`` by what the model saw
 (its mode, whether gradients were recorded, which batches) and the mean of those batches' losses.
+
+Mistakes of a line or two are written as edits of the exercise's reference answer in solutions/
+(``catalogue.variant``); answers built another way are written out whole.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "08_training.ipynb"
+
+# Lines of the reference answers, as written there, that several variants edit.
+_WARMUP = "return max_lr * (step + 1) / warmup_steps   # step 0 already learns a little"
+_COSINE = "min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)"
+_CLIP = """\
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+"""
 
 WRONG = {
     "lm_loss": {
         # reduction="sum": the loss grows with B * T, and so does the effective learning rate.
-        "sum_reduction": """
-            def lm_loss(logits, targets):
-                B, T, V = logits.shape
-                return F.cross_entropy(logits.view(B * T, V), targets.view(B * T), reduction="sum")
-            """,
+        "sum_reduction": variant("lm_loss",
+                                 ("targets.reshape(B * T))", 'targets.reshape(B * T), reduction="sum")')),
         # Sums the loss along each sequence, then averages over the batch.
         "mean_of_sequence_sums": """
             def lm_loss(logits, targets):
@@ -33,20 +41,12 @@ WRONG = {
                 return per_token.sum(dim=1).mean()
             """,
         # Shifts again, as if targets were the inputs: get_batch already shifted them by one.
-        "shifted_twice": """
-            def lm_loss(logits, targets):
-                V = logits.size(-1)
-                logits = logits[:, :-1, :]
-                targets = targets[:, 1:]
-                return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
-            """,
+        "shifted_twice": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
+                                             "logits[:, :-1].reshape(-1, V), targets[:, 1:].reshape(-1)")),
         # Softmax first: F.cross_entropy then applies log-softmax to probabilities.
-        "softmax_then_cross_entropy": """
-            def lm_loss(logits, targets):
-                B, T, V = logits.shape
-                probs = F.softmax(logits, dim=-1)
-                return F.cross_entropy(probs.view(-1, V), targets.view(-1))
-            """,
+        "softmax_then_cross_entropy": variant("lm_loss",
+            ("F.cross_entropy(logits.reshape",
+             "F.cross_entropy(F.softmax(logits, dim=-1).reshape")),
         # The textbook formula written literally: log(softmax) underflows to -inf for large logits.
         "naive_log_softmax": """
             def lm_loss(logits, targets):
@@ -55,42 +55,20 @@ WRONG = {
                 return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
             """,
         # F.nll_loss on probabilities: minus the mean probability of the target, not its log.
-        "nll_of_probabilities": """
-            def lm_loss(logits, targets):
-                V = logits.size(-1)
-                probs = F.softmax(logits, dim=-1)
-                return F.nll_loss(probs.view(-1, V), targets.view(-1))
-            """,
+        "nll_of_probabilities": variant("lm_loss", ("F.cross_entropy(logits.reshape",
+                                                    "F.nll_loss(F.softmax(logits, dim=-1).reshape")),
         # .item() in the loss: a float has no .backward().
-        "returns_item": """
-            def lm_loss(logits, targets):
-                B, T, V = logits.shape
-                return F.cross_entropy(logits.view(B * T, V), targets.view(B * T)).item()
-            """,
+        "returns_item": variant("lm_loss", ("targets.reshape(B * T))", "targets.reshape(B * T)).item()")),
         # permute then reshape: the right shape, but each row mixes positions and vocabulary.
-        "permute_then_reshape": """
-            def lm_loss(logits, targets):
-                B, T, V = logits.shape
-                flat = logits.permute(0, 2, 1).reshape(B * T, V)
-                return F.cross_entropy(flat, targets.reshape(B * T))
-            """,
+        "permute_then_reshape": variant("lm_loss", ("logits.reshape(", "logits.permute(0, 2, 1).reshape(")),
         # view(-1, T): rows of length T; the sizes only line up by accident, and never here.
-        "view_by_T": """
-            def lm_loss(logits, targets):
-                B, T, V = logits.shape
-                return F.cross_entropy(logits.view(-1, T), targets.view(-1))
-            """,
+        "view_by_T": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
+                                         "logits.view(-1, T), targets.view(-1)")),
         # (B, T, V) straight in: cross_entropy reads dim 1 (T) as the classes.
-        "no_reshape": """
-            def lm_loss(logits, targets):
-                return F.cross_entropy(logits, targets)
-            """,
+        "no_reshape": variant("lm_loss",
+                              ("logits.reshape(B * T, V), targets.reshape(B * T)", "logits, targets")),
         # Detached "to save memory": the number is right, but no gradient reaches the model.
-        "detached": """
-            def lm_loss(logits, targets):
-                V = logits.size(-1)
-                return F.cross_entropy(logits.detach().reshape(-1, V), targets.reshape(-1))
-            """,
+        "detached": variant("lm_loss", ("logits.reshape(", "logits.detach().reshape(")),
     },
     "configure_optimizer": {
         # weight_decay for every parameter, biases and LayerNorm gains included.
@@ -115,32 +93,16 @@ WRONG = {
                                          lr=learning_rate, betas=betas)
             """,
         # Adam with weight_decay is L2 regularisation through the gradient, not decoupled decay.
-        "adam_not_adamw": """
-            def configure_optimizer(model, weight_decay, learning_rate, betas):
-                decay = [p for p in model.parameters() if p.dim() >= 2]
-                no_decay = [p for p in model.parameters() if p.dim() < 2]
-                return torch.optim.Adam([{"params": decay, "weight_decay": weight_decay},
-                                         {"params": no_decay, "weight_decay": 0.0}],
-                                        lr=learning_rate, betas=betas)
-            """,
+        "adam_not_adamw": variant("configure_optimizer",
+                                  ("torch.optim.AdamW(groups", "torch.optim.Adam(groups")),
         # The no-decay group says nothing, so it inherits AdamW's default weight_decay of 0.01.
-        "no_decay_group_default": """
-            def configure_optimizer(model, weight_decay, learning_rate, betas):
-                decay = [p for p in model.parameters() if p.dim() >= 2]
-                no_decay = [p for p in model.parameters() if p.dim() < 2]
-                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                          {"params": no_decay}],
-                                         lr=learning_rate, betas=betas)
-            """,
+        "no_decay_group_default": variant("configure_optimizer", ('{"params": no_decay, "weight_decay": 0.0}',
+                                                                  '{"params": no_decay}')),
         # The condition turned round: decay on biases and gains, none on the matrices.
-        "inverted_condition": """
-            def configure_optimizer(model, weight_decay, learning_rate, betas):
-                decay = [p for p in model.parameters() if p.dim() < 2]
-                no_decay = [p for p in model.parameters() if p.dim() >= 2]
-                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                          {"params": no_decay, "weight_decay": 0.0}],
-                                         lr=learning_rate, betas=betas)
-            """,
+        "inverted_condition": variant("configure_optimizer", (
+            "decay = [p for p in params if p.dim() >= 2]\n    no_decay = [p for p in params if p.dim() < 2]",
+            "decay = [p for p in params if p.dim() < 2]\n"
+            "    no_decay = [p for p in params if p.dim() >= 2]")),
         # Walks the modules: the tied matrix is met as wte.weight and again as lm_head.weight.
         "tied_weight_twice": """
             def configure_optimizer(model, weight_decay, learning_rate, betas):
@@ -156,15 +118,9 @@ WRONG = {
                                          lr=learning_rate, betas=betas)
             """,
         # The same with remove_duplicate=False, to "see every parameter".
-        "remove_duplicate_false": """
-            def configure_optimizer(model, weight_decay, learning_rate, betas):
-                named = list(model.named_parameters(remove_duplicate=False))
-                decay = [p for n, p in named if p.dim() >= 2]
-                no_decay = [p for n, p in named if p.dim() < 2]
-                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                          {"params": no_decay, "weight_decay": 0.0}],
-                                         lr=learning_rate, betas=betas)
-            """,
+        "remove_duplicate_false": variant("configure_optimizer", (
+            "[p for p in model.parameters() if p.requires_grad]  # a tied weight is listed once",
+            "[p for _, p in model.named_parameters(remove_duplicate=False)]")),
         # minGPT's whitelist/blacklist by module type: embeddings get no decay here, but they
         # are 2-D matrices and the exercise decays them.
         "mingpt_embeddings_not_decayed": """
@@ -187,14 +143,8 @@ WRONG = {
                     lr=learning_rate, betas=betas)
             """,
         # The notebook's numbers written in: learning_rate and betas are ignored.
-        "hardcoded_lr_and_betas": """
-            def configure_optimizer(model, weight_decay, learning_rate, betas):
-                decay = [p for p in model.parameters() if p.dim() >= 2]
-                no_decay = [p for p in model.parameters() if p.dim() < 2]
-                return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                          {"params": no_decay, "weight_decay": 0.0}],
-                                         lr=6e-4, betas=(0.9, 0.95))
-            """,
+        "hardcoded_lr_and_betas": variant("configure_optimizer", ("lr=learning_rate, betas=betas)",
+                                                                  "lr=6e-4, betas=(0.9, 0.95))")),
         # Only the weight matrices of the Linear layers: embeddings and LayerNorms left out.
         "only_linear_weights": """
             def configure_optimizer(model, weight_decay, learning_rate, betas):
@@ -207,356 +157,103 @@ WRONG = {
     },
     "get_lr": {
         # step / warmup_steps: the first step has learning rate 0 and is wasted.
-        "zero_at_step_0": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * step / warmup_steps
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "zero_at_step_0": variant("get_lr", (_WARMUP, "return max_lr * step / warmup_steps")),
         # Cosine from max_lr down to 0; min_lr only used after max_steps.
-        "cosine_to_zero": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return 0.5 * (1 + math.cos(math.pi * progress)) * max_lr
-            """,
+        "cosine_to_zero": variant("get_lr", (_COSINE, "0.5 * (1.0 + math.cos(math.pi * progress)) * max_lr")),
         # No floor: past max_steps the cosine climbs back up.
-        "no_floor": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "no_floor": variant("get_lr", ("    if step >= max_steps:\n        return min_lr\n", "")),
         # Progress counted from step 0: the cosine has already started when warm-up ends.
-        "cosine_from_step_0": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                if step >= max_steps:
-                    return min_lr
-                progress = step / max_steps
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "cosine_from_step_0": variant("get_lr",
+            ("progress = (step - warmup_steps) / (max_steps - warmup_steps)",
+             "progress = step / max_steps")),
         # A straight line from max_lr to min_lr.
-        "linear_decay": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return max_lr - progress * (max_lr - min_lr)
-            """,
+        "linear_decay": variant("get_lr", (_COSINE, "max_lr - progress * (max_lr - min_lr)")),
         # Off by one: warm-up over warmup_steps + 1 steps, reaching max_lr a step late.
-        "warmup_one_step_late": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step <= warmup_steps:
-                    return max_lr * (step + 1) / (warmup_steps + 1)
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "warmup_one_step_late": variant("get_lr", ("if step < warmup_steps:", "if step <= warmup_steps:"),
+                                        (_WARMUP, "return max_lr * (step + 1) / (warmup_steps + 1)")),
         # Integer division in the warm-up: 0 until the last warm-up step.
-        "integer_division": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * ((step + 1) // warmup_steps)
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "integer_division": variant("get_lr", (_WARMUP, "return max_lr * ((step + 1) // warmup_steps)")),
         # cos without the 0.5 * (1 + ...): starts at max_lr but dips below min_lr.
-        "missing_half_one_plus": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                if step >= max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + math.cos(math.pi * progress) * (max_lr - min_lr)
-            """,
+        "missing_half_one_plus": variant("get_lr", ("0.5 * (1.0 + math.cos(math.pi * progress))",
+                                                    "math.cos(math.pi * progress)")),
     },
     "train_step": {
         # No zero_grad: each step adds its gradients to the previous ones.
-        "no_zero_grad": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "no_zero_grad": variant("train_step", ("    optimizer.zero_grad(set_to_none=True)\n", "")),
         # zero_grad between backward and step: the gradients are gone before the update.
-        "zero_grad_before_step": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.zero_grad()
-                optimizer.step()
-                return loss.item()
-            """,
+        "zero_grad_before_step": variant("train_step",
+            ("    optimizer.zero_grad(set_to_none=True)\n", ""),
+            ("    optimizer.step()", "    optimizer.zero_grad()\n    optimizer.step()")),
         # grad_clip is ignored.
-        "no_clipping": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                optimizer.step()
-                return loss.item()
-            """,
+        "no_clipping": variant("train_step", (_CLIP, "")),
         # Clips after the step: the update has already used the unclipped gradients.
-        "clip_after_step": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                optimizer.step()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                return loss.item()
-            """,
+        "clip_after_step": variant("train_step", (_CLIP, ""),
+                                   ("    optimizer.step()\n", "    optimizer.step()\n" + _CLIP)),
         # Clips each gradient value instead of the total norm.
-        "clip_grad_value": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_value_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "clip_grad_value": variant("train_step", ("clip_grad_norm_", "clip_grad_value_")),
         # Returns the loss tensor (keeping the graph alive) instead of a float.
-        "returns_tensor": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss
-            """,
+        "returns_tensor": variant("train_step", ("return loss.item()", "return loss")),
         # Reports the loss of a second forward after the step: not the loss it trained on.
-        "loss_after_step": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                with torch.no_grad():
-                    _, new_loss = model(x, y)
-                return new_loss.item()
-            """,
+        "loss_after_step": variant("train_step", ("    return loss.item()", (
+            "    with torch.no_grad():\n        _, new_loss = model(x, y)\n    return new_loss.item()"))),
         # Always clips to 1.0, whatever grad_clip says (and also when it is None).
-        "hardcoded_clip": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                return loss.item()
-            """,
+        "hardcoded_clip": variant("train_step",
+                                  (_CLIP, "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n")),
         # Forgets that grad_clip may be None.
-        "clips_with_none": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "clips_with_none": variant("train_step",
+            (_CLIP, "    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)\n")),
         # Clips each parameter's gradient norm on its own instead of the total norm.
-        "clip_each_parameter": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    for p in model.parameters():
-                        torch.nn.utils.clip_grad_norm_(p, grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "clip_each_parameter": variant("train_step", (
+            "        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)",
+            "        for p in model.parameters():\n"
+            "            torch.nn.utils.clip_grad_norm_(p, grad_clip)")),
         # Forgets optimizer.step(): gradients computed, nothing learned.
-        "no_step": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                return loss.item()
-            """,
+        "no_step": variant("train_step", ("    optimizer.step()\n", "")),
     },
     "estimate_loss": {
         # No model.eval(): dropout stays on while measuring.
-        "no_eval": """
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                losses = []
-                with torch.no_grad():
-                    for _ in range(eval_iters):
-                        x, y = get_batch(data, block_size, batch_size, generator=generator)
-                        _, loss = model(x, y)
-                        losses.append(loss.item())
-                return sum(losses) / len(losses)
-            """,
+        "no_eval": variant("estimate_loss", ("    model.eval()\n", "")),
         # No torch.no_grad(): every forward builds a graph for nothing.
-        "no_no_grad": """
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = []
-                for _ in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / len(losses)
-            """,
+        "no_no_grad": variant("estimate_loss", ("@torch.no_grad()\n", "")),
         # Leaves the model in eval mode: the training that follows runs without dropout.
-        "mode_not_restored": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = []
-                for _ in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                return sum(losses) / len(losses)
-            """,
+        "mode_not_restored": variant("estimate_loss", ("    was_training = model.training\n", ""),
+                                     ("    model.train(was_training)\n", "")),
         # Returns the sum of the batch losses.
-        "returns_sum": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                total = 0.0
-                for _ in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                    total += loss.item()
-                model.train()
-                return total
-            """,
+        "returns_sum": variant("estimate_loss", ("return sum(losses) / len(losses)", "return sum(losses)")),
         # Overwrites the loss each iteration and returns the last one.
-        "returns_last": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                for _ in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                model.train()
-                return loss.item()
-            """,
+        "returns_last": variant("estimate_loss", ("return sum(losses) / len(losses)", "return loss.item()")),
         # nanoGPT's loop without the final .item(): a 0-d tensor.
-        "returns_tensor": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = torch.zeros(eval_iters)
-                for k in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                    losses[k] = loss.item()
-                model.train()
-                return losses.mean()
-            """,
+        "returns_tensor": variant("estimate_loss",
+                                  ("return sum(losses) / len(losses)", "return torch.tensor(losses).mean()")),
         # The inputs passed as targets too: the loss of predicting the current token.
-        "targets_are_inputs": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = []
-                for _ in range(eval_iters):
-                    x, _ = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, x)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / len(losses)
-            """,
+        "targets_are_inputs": variant("estimate_loss", ("_, loss = model(x, y)", "_, loss = model(x, x)")),
         # Off by one: range(1, eval_iters) runs eval_iters - 1 batches.
-        "one_batch_short": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = []
-                for _ in range(1, eval_iters):
-                    x, y = get_batch(data, block_size, batch_size, generator=generator)
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / eval_iters
-            """,
+        "one_batch_short": variant("estimate_loss", ("range(eval_iters)", "range(1, eval_iters)"),
+                                   ("sum(losses) / len(losses)", "sum(losses) / eval_iters")),
         # One batch drawn before the loop and measured eval_iters times: no better an estimate
         # than one batch.
-        "same_batch_every_time": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                x, y = get_batch(data, block_size, batch_size, generator=generator)
-                losses = []
-                for _ in range(eval_iters):
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / len(losses)
-            """,
+        "same_batch_every_time": variant("estimate_loss", (
+            "    for _ in range(eval_iters):\n"
+            "        x, y = get_batch(data, block_size, batch_size, generator=generator)\n",
+            "    x, y = get_batch(data, block_size, batch_size, generator=generator)\n"
+            "    for _ in range(eval_iters):\n")),
         # Always the first batch_size * block_size tokens of the data.
-        "batch_from_start_of_data": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                n = batch_size * block_size
-                x = data[:n].view(batch_size, block_size)
-                y = data[1:n + 1].view(batch_size, block_size)
-                losses = []
-                for _ in range(eval_iters):
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / len(losses)
-            """,
+        "batch_from_start_of_data": variant("estimate_loss", (
+            "        x, y = get_batch(data, block_size, batch_size, generator=generator)\n",
+            "        n = batch_size * block_size\n"
+            "        x = data[:n].view(batch_size, block_size)\n"
+            "        y = data[1:n + 1].view(batch_size, block_size)\n")),
         # The generator is not passed on: the batches come from the global RNG, so the
         # estimate cannot be reproduced (and it shifts the training batches' random stream).
-        "ignores_generator": """
-            @torch.no_grad()
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                model.eval()
-                losses = []
-                for _ in range(eval_iters):
-                    x, y = get_batch(data, block_size, batch_size)
-                    _, loss = model(x, y)
-                    losses.append(loss.item())
-                model.train()
-                return sum(losses) / len(losses)
-            """,
+        "ignores_generator": variant("estimate_loss", (", generator=generator)", ")")),
     },
 }
 
 VALID = {
     "lm_loss": {
         # cross_entropy takes the classes in dim 1: (B, V, T) against (B, T).
-        "transpose_classes": """
-            def lm_loss(logits, targets):
-                return F.cross_entropy(logits.transpose(1, 2), targets)
-            """,
+        "transpose_classes": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
+                                                 "logits.transpose(1, 2), targets")),
         # log_softmax, then the target's log-probability picked with gather.
         "log_softmax_gather": """
             def lm_loss(logits, targets):
@@ -565,10 +262,8 @@ VALID = {
                 return -picked.mean()
             """,
         # flatten(0, 1) instead of view/reshape.
-        "flatten": """
-            def lm_loss(logits, targets):
-                return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-            """,
+        "flatten": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
+                                       "logits.flatten(0, 1), targets.flatten()")),
         # nll_loss on log-probabilities is exactly cross_entropy.
         "nll_of_log_softmax": """
             def lm_loss(logits, targets):
@@ -576,10 +271,8 @@ VALID = {
                 return F.nll_loss(F.log_softmax(logits.view(-1, V), dim=-1), targets.view(-1))
             """,
         # nanoGPT's line.
-        "nanogpt_view": """
-            def lm_loss(logits, targets):
-                return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-            """,
+        "nanogpt_view": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
+                                            "logits.view(-1, logits.size(-1)), targets.view(-1)")),
         # By hand, stably: logsumexp minus the target's logit.
         "logsumexp_by_hand": """
             def lm_loss(logits, targets):
@@ -659,15 +352,7 @@ VALID = {
     },
     "get_lr": {
         # `step > max_steps`: at max_steps the cosine gives min_lr anyway.
-        "strict_greater_at_max_steps": """
-            def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
-                if step < warmup_steps:
-                    return max_lr * (step + 1) / warmup_steps
-                if step > max_steps:
-                    return min_lr
-                progress = (step - warmup_steps) / (max_steps - warmup_steps)
-                return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-            """,
+        "strict_greater_at_max_steps": variant("get_lr", ("if step >= max_steps:", "if step > max_steps:")),
         # build-nanogpt's coefficient form, with its assertions.
         "coefficient_form": """
             def get_lr(step, max_lr, min_lr, warmup_steps, max_steps):
@@ -719,51 +404,16 @@ VALID = {
     },
     "train_step": {
         # zero_grad(set_to_none=False): zeros instead of None, the same update.
-        "zero_grad_to_zeros": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad(set_to_none=False)
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "zero_grad_to_zeros": variant("train_step", ("set_to_none=True", "set_to_none=False")),
         # model.zero_grad() clears the same gradients as the optimiser's.
-        "model_zero_grad": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                model.train()
-                model.zero_grad()
-                logits, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "model_zero_grad": variant("train_step",
+                                   ("optimizer.zero_grad(set_to_none=True)", "model.zero_grad()")),
         # Zeroes at the end of the step, ready for the next one.
-        "zero_grad_at_end": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                _, loss = model(x, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                return loss.item()
-            """,
+        "zero_grad_at_end": variant("train_step", ("    optimizer.zero_grad(set_to_none=True)\n", ""), (
+            "    optimizer.step()\n", "    optimizer.step()\n    optimizer.zero_grad(set_to_none=True)\n")),
         # The loss computed with the notebook's own lm_loss from the logits.
-        "lm_loss_on_logits": """
-            def train_step(model, x, y, optimizer, grad_clip):
-                optimizer.zero_grad()
-                logits, _ = model(x)
-                loss = lm_loss(logits, y)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                return loss.item()
-            """,
+        "lm_loss_on_logits": variant("train_step",
+            ("_, loss = model(x, y)", "logits, _ = model(x)\n    loss = lm_loss(logits, y)")),
         # `if grad_clip:` (0 would mean no clipping too); float() instead of .item().
         "truthy_grad_clip": """
             def train_step(model, x, y, optimizer, grad_clip):
@@ -790,19 +440,7 @@ VALID = {
     },
     "estimate_loss": {
         # torch.inference_mode() instead of torch.no_grad().
-        "inference_mode": """
-            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
-                was_training = model.training
-                model.eval()
-                losses = []
-                with torch.inference_mode():
-                    for _ in range(eval_iters):
-                        x, y = get_batch(data, block_size, batch_size, generator=generator)
-                        _, loss = model(x, y)
-                        losses.append(loss.item())
-                model.train(was_training)
-                return sum(losses) / len(losses)
-            """,
+        "inference_mode": variant("estimate_loss", ("@torch.no_grad()", "@torch.inference_mode()")),
         # nanoGPT's tensor of losses, its mean as a float; always back to train().
         "nanogpt_tensor_mean": """
             @torch.no_grad()
