@@ -1,11 +1,12 @@
 """Notebook 09's exercises (``sample_next_token``, ``forward_with_cache``, ``generate``): learner
 mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
 ``gpt2course.reference`` other than the exercise itself, so a ``generate`` cell calls the
 reference ``sample_next_token`` and ``forward_with_cache``, and a ``forward_with_cache`` cell may
 use ``split_heads``, ``attention``, ``merge_heads`` and ``causal_mask``, as the notebook's would.
+Mistakes of a line or two are edits of the exercise's reference answer (``variant``).
 
 How the checks see these answers: the sampler by the frequencies of thousands of draws (within 5
 binomial standard errors of softmax(logits / temperature) over the kept tokens, and never a token
@@ -16,40 +17,35 @@ oracle's logits of the window it should have read, and by what the model saw (it
 gradients were on, how many positions it processed).
 """
 
-from textwrap import dedent, indent
-
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "09_generation.ipynb"
 
-_TOP_P = '''
-    if top_p is not None:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        probs = F.softmax(sorted_logits, dim=-1)
-        before = probs.cumsum(dim=-1) - probs
-        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-'''
-
-_TOP_K = '''
+# Pieces of the reference answers, as written there, that several variants edit.
+_TOP_K = """\
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-'''
-
-
-def _sampler(temperature_line="logits = logits / temperature", top_k=_TOP_K, top_p=_TOP_P,
-             draw="return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)",
-             greedy="return logits.argmax(dim=-1, keepdim=True)"):
-    def block(text):
-        return indent(dedent(text).strip("\n"), "    ")
-    return (
-        "def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):\n"
-        "    if temperature == 0:\n"
-        f"        {greedy}\n"
-        f"    {temperature_line}\n"
-        f"{block(top_k)}\n{block(top_p)}\n{block(draw)}\n")
-
+"""
+_TOP_P = """\
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = F.softmax(sorted_logits, dim=-1)
+        before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
+        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+"""
+_BEFORE = "before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one"
+_DRAW = """\
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+"""
+_POSITIONS = ("positions = torch.arange(past, past + T, device=idx.device)"
+              "   # not 0 .. T-1: they follow the cache")
+_MASK = "mask = torch.ones(T, past + T, dtype=torch.bool, device=idx.device).tril(diagonal=past)"
+_ATTEND = "y, _ = attention(q, k, v, mask)"
+_RESTART = "elif cache is None or cache[0][0].size(2) >= block_size:"
+_STEP = "                logits = forward_with_cache(model, idx[:, -1:], cache)\n"
 
 WRONG = {
     "sample_next_token": {
@@ -71,75 +67,38 @@ WRONG = {
                     probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
                 return torch.multinomial(probs, 1, generator=generator)
             """,
-        "temperature_multiplies": _sampler(temperature_line="logits = logits * temperature"),
-        "temperature_ignored": _sampler(temperature_line="pass"),
+        "temperature_multiplies": variant("sample_next_token",
+                                          ("logits / temperature", "logits * temperature")),
+        "temperature_ignored": variant("sample_next_token", ("    logits = logits / temperature\n", "")),
         # argmax without keepdim: (B,) instead of (B, 1).
-        "greedy_without_keepdim": _sampler(greedy="return logits.argmax(dim=-1)"),
+        "greedy_without_keepdim": variant("sample_next_token",
+                                          ("argmax(dim=-1, keepdim=True)", "argmax(dim=-1)")),
         # topk(k + 1): the k-th largest is taken from one place too far.
-        "top_k_keeps_one_more": _sampler(top_k='''
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k + 1, logits.size(-1)), dim=-1).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-        '''),
+        "top_k_keeps_one_more": variant("sample_next_token", ("min(top_k, ", "min(top_k + 1, ")),
         # <= instead of <: the k-th largest itself is dropped.
-        "top_k_drops_the_kth": _sampler(top_k='''
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
-                logits = logits.masked_fill(logits <= kth, float("-inf"))
-        '''),
+        "top_k_drops_the_kth": variant("sample_next_token", ("logits < kth", "logits <= kth")),
         # torch.topk(logits, top_k) fails when top_k exceeds the vocabulary.
-        "top_k_not_clamped": _sampler(top_k='''
-            if top_k is not None:
-                v, _ = torch.topk(logits, top_k)
-                logits = logits.masked_fill(logits < v[:, [-1]], float("-inf"))
-        '''),
+        "top_k_not_clamped": variant("sample_next_token", ("min(top_k, logits.size(-1))", "top_k")),
         # cumsum > top_p removed without the shift: the token that crosses top_p goes too.
-        "top_p_drops_the_crossing_token": _sampler(top_p='''
-            if top_p is not None:
-                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-                cum = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-                remove = cum > top_p
-                remove[:, 0] = False
-                sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-                logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-        '''),
+        "top_p_drops_the_crossing_token": variant("sample_next_token",
+            (_BEFORE, "remove = probs.cumsum(dim=-1) > top_p\n        remove[:, 0] = False"),
+            ("masked_fill(before >= top_p,", "masked_fill(remove,")),
         # Shifted twice (the shift done on a mask that was already "probability above"): one
         # token too many.
-        "top_p_keeps_one_more": _sampler(top_p='''
-            if top_p is not None:
-                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-                probs = F.softmax(sorted_logits, dim=-1)
-                remove = (probs.cumsum(dim=-1) - probs) > top_p
-                remove[:, 1:] = remove[:, :-1].clone()
-                remove[:, 0] = False
-                sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-                logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-        '''),
+        "top_p_keeps_one_more": variant("sample_next_token", (_BEFORE, (
+            "remove = (probs.cumsum(dim=-1) - probs) > top_p\n"
+            "        remove[:, 1:] = remove[:, :-1].clone()\n"
+            "        remove[:, 0] = False")), ("masked_fill(before >= top_p,", "masked_fill(remove,")),
         # The mask made in sorted order is applied to the unsorted logits.
-        "top_p_mask_not_unsorted": _sampler(top_p='''
-            if top_p is not None:
-                sorted_logits, _ = torch.sort(logits, dim=-1, descending=True)
-                probs = F.softmax(sorted_logits, dim=-1)
-                remove = (probs.cumsum(dim=-1) - probs) >= top_p
-                logits = logits.masked_fill(remove, float("-inf"))
-        '''),
+        "top_p_mask_not_unsorted": variant("sample_next_token", (
+            '        sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))\n'
+            '        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)\n',
+            '        logits = logits.masked_fill(before >= top_p, float("-inf"))\n')),
         # The nucleus chosen from the probabilities before the temperature.
-        "top_p_before_temperature": """
-            def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
-                if temperature == 0:
-                    return logits.argmax(dim=-1, keepdim=True)
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                if top_p is not None:
-                    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-                    probs = F.softmax(sorted_logits, dim=-1)
-                    before = probs.cumsum(dim=-1) - probs
-                    sorted_logits = sorted_logits.masked_fill(before >= top_p, float("-inf"))
-                    logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-                probs = F.softmax(logits / temperature, dim=-1)
-                return torch.multinomial(probs, num_samples=1, generator=generator)
-            """,
+        "top_p_before_temperature": variant("sample_next_token",
+            ("    logits = logits / temperature\n", ""),
+            ("probs = F.softmax(logits, dim=-1)",
+             "probs = F.softmax(logits / temperature, dim=-1)")),
         # Top-p computed on the full distribution and intersected with top-k afterwards.
         "top_p_ignores_top_k": """
             def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
@@ -158,277 +117,204 @@ WRONG = {
                 return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
             """,
         # The global random generator: a seed does not reproduce the draws.
-        "generator_ignored": _sampler(
-            draw="return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)"),
+        "generator_ignored": variant("sample_next_token", (", generator=generator)", ")")),
         # Divides the caller's logits in place.
-        "temperature_in_place": _sampler(temperature_line="logits /= temperature"),
+        "temperature_in_place": variant("sample_next_token",
+                                        ("logits = logits / temperature", "logits /= temperature")),
         # In-place masking; harmless after a division, but at temperature 1 there is none.
-        "top_k_in_place_at_temperature_1": _sampler(
-            temperature_line="logits = logits / temperature if temperature != 1.0 else logits",
-            top_k='''
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
-                logits[logits < kth] = float("-inf")
-        '''),
+        "top_k_in_place_at_temperature_1": variant("sample_next_token",
+            ("logits = logits / temperature",
+             "logits = logits / temperature if temperature != 1.0 else logits"),
+            ('logits = logits.masked_fill(logits < kth, float("-inf"))',
+             'logits[logits < kth] = float("-inf")')),
         # Softmax over the batch dimension.
-        "softmax_over_batch": _sampler(
-            draw="return torch.multinomial(F.softmax(logits, dim=0), num_samples=1, generator=generator)"),
+        "softmax_over_batch": variant("sample_next_token",
+                                      ("F.softmax(logits, dim=-1)", "F.softmax(logits, dim=0)")),
         # Always greedy: no sampling at all.
-        "always_argmax": _sampler(draw="return logits.argmax(dim=-1, keepdim=True)"),
+        "always_argmax": variant("sample_next_token",
+                                 (_DRAW, "    return logits.argmax(dim=-1, keepdim=True)\n")),
         # The cumulative sum over the tokens in vocabulary order, not sorted by probability.
-        "top_p_without_sorting": _sampler(top_p='''
-            if top_p is not None:
-                probs = F.softmax(logits, dim=-1)
-                before = probs.cumsum(dim=-1) - probs
-                logits = logits.masked_fill(before >= top_p, float("-inf"))
-        '''),
+        "top_p_without_sorting": variant("sample_next_token", (_TOP_P, (
+            "    if top_p is not None:\n"
+            "        probs = F.softmax(logits, dim=-1)\n"
+            "        before = probs.cumsum(dim=-1) - probs\n"
+            '        logits = logits.masked_fill(before >= top_p, float("-inf"))\n'))),
         # int32 ids.
-        "int32_ids": _sampler(
-            draw="return torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator).int()"),
+        "int32_ids": variant("sample_next_token", ("generator=generator)", "generator=generator).int()")),
     },
-    "forward_with_cache": {},
-    "generate": {},
-}
-
-_CACHE = '''
-def forward_with_cache(model, idx, cache):
-    past = cache[0][0].size(2) if cache else 0
-    B, T = idx.shape
-    positions = {positions}
-    x = model.transformer.wte(idx) + model.transformer.wpe(positions)
-    for i, block in enumerate(model.transformer.h):
-        attn = block.attn
-        q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
-        q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
-{store}
-        mask = {mask}
-        y, _ = attention(q, k, v, mask)
-        x = x + attn.c_proj(merge_heads(y))
-        x = x + block.mlp({mlp_in})
-    return {out}
-'''
-
-_STORE = '''
-        if i < len(cache):
-            k = torch.cat([cache[i][0], k], dim=2)
-            v = torch.cat([cache[i][1], v], dim=2)
-            cache[i] = (k, v)
-        else:
-            cache.append((k, v))
-'''
-
-
-def _cache(positions="torch.arange(past, past + T)", store=_STORE,
-           mask="torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)",
-           mlp_in="block.ln_2(x)", out="model.lm_head(model.transformer.ln_f(x))"):
-    store = "\n".join(line for line in store.strip("\n").splitlines())
-    return _CACHE.format(positions=positions, store=store, mask=mask, mlp_in=mlp_in, out=out)
-
-
-WRONG["forward_with_cache"] = {
-    # Positions 0 .. T-1 as in a plain forward pass.
-    "positions_restart_at_zero": _cache(positions="torch.arange(T)"),
-    # Off by one: the first new token put after the cache's last position plus one.
-    "positions_one_too_far": _cache(positions="torch.arange(past + 1, past + T + 1)"),
-    # Attends to the cache but never stores the new keys and values.
-    "cache_not_appended": _cache(store='''
-        if i < len(cache):
-            k = torch.cat([cache[i][0], k], dim=2)
-            v = torch.cat([cache[i][1], v], dim=2)
-    '''),
-    # Stores only the new keys and values, replacing the old ones.
-    "cache_overwritten": _cache(store='''
-        new = (k, v)
-        if i < len(cache):
-            k = torch.cat([cache[i][0], k], dim=2)
-            v = torch.cat([cache[i][1], v], dim=2)
-            cache[i] = new
-        else:
-            cache.append(new)
-    '''),
-    # Rebinds the name: the caller's list stays empty.
-    "cache_rebound": """
-        def forward_with_cache(model, idx, cache):
-            past = cache[0][0].size(2) if cache else 0
-            B, T = idx.shape
-            x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
-            new_cache = []
-            for i, block in enumerate(model.transformer.h):
-                attn = block.attn
-                q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
-                q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
-                if cache:
-                    k = torch.cat([cache[i][0], k], dim=2)
-                    v = torch.cat([cache[i][1], v], dim=2)
-                new_cache.append((k, v))
-                mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
-                y, _ = attention(q, k, v, mask)
-                x = x + attn.c_proj(merge_heads(y))
-                x = x + block.mlp(block.ln_2(x))
-            cache = new_cache
-            return model.lm_head(model.transformer.ln_f(x))
-        """,
-    # is_causal=True: the triangle starts at the first key, wrong once the cache is not empty.
-    "sdpa_is_causal": _cache(mask="None").replace(
-        "y, _ = attention(q, k, v, mask)",
-        "y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1)"),
-    # No mask at all: right for one new token, wrong for a chunk.
-    "no_mask": _cache(mask="None"),
-    # The mask of a plain forward pass, only when the cache is empty.
-    "mask_only_without_cache": _cache(mask="causal_mask(T) if past == 0 else None"),
-    # The (T, T) causal mask padded with True on the left, but built with the wrong diagonal.
-    "mask_diagonal_zero": _cache(mask="torch.ones(T, past + T, dtype=torch.bool).tril()"),
-    # Only the last position's logits.
-    "last_position_only": _cache(out="model.lm_head(model.transformer.ln_f(x[:, -1:, :]))[:, -1, :]"),
-    # The MLP on the residual stream without ln_2.
-    "mlp_without_ln_2": _cache(mlp_in="x"),
-    # ln_f forgotten.
-    "no_final_layernorm": _cache(out="model.lm_head(x)"),
-    # Keys and values cached before split_heads: (B, S, C), so the cache has the wrong layout.
-    "cache_before_split_heads": """
-        def forward_with_cache(model, idx, cache):
-            past = cache[0][0].size(1) if cache else 0
-            B, T = idx.shape
-            x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
-            for i, block in enumerate(model.transformer.h):
-                attn = block.attn
-                q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
-                if i < len(cache):
-                    k = torch.cat([cache[i][0], k], dim=1)
-                    v = torch.cat([cache[i][1], v], dim=1)
-                    cache[i] = (k, v)
-                else:
-                    cache.append((k, v))
-                q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
-                mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
-                y, _ = attention(q, k, v, mask)
-                x = x + attn.c_proj(merge_heads(y))
-                x = x + block.mlp(block.ln_2(x))
-            return model.lm_head(model.transformer.ln_f(x))
-        """,
-}
-
-_GENERATE = '''
-@torch.no_grad()
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-             generator=None, use_cache=True):
-    block_size = model.config.block_size
-    was_training = model.training
-    {eval}
-    cache = None
-    for _ in range(max_new_tokens):
-        if not use_cache:
-            logits, _ = model({window})
-        elif cache is None or {full}:
-            cache = []
-            logits = forward_with_cache(model, {window}, cache)
-        else:
-            {step}
-        next_id = {sample}
-        idx = torch.cat([idx, next_id], dim=1)
-    {restore}
-    return {out}
-'''
-
-
-def _generate(eval="model.eval()", window="idx[:, -block_size:]", full="cache[0][0].size(2) >= block_size",
-              step="logits = forward_with_cache(model, idx[:, -1:], cache)",
-              sample="sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)",
-              restore="model.train(was_training)", out="idx", decorator=True):
-    src = _GENERATE.format(eval=eval, window=window, full=full, step=step, sample=sample,
-                           restore=restore, out=out)
-    return src if decorator else src.replace("@torch.no_grad()\n", "")
-
-
-WRONG["generate"] = {
-    # The whole sequence every step: the model refuses more than block_size tokens.
-    "no_cropping": _generate(window="idx"),
-    # One token short of the window.
-    "crops_one_short": _generate(window="idx[:, -(block_size - 1):]"),
-    # The first block_size tokens instead of the last.
-    "crops_the_start": _generate(window="idx[:, :block_size]"),
-    # use_cache is ignored: always the slow path.
-    "cache_never_used": _generate().replace("if not use_cache:", "if True:"),
-    # The cache is never restarted: positions run past block_size.
-    "cache_never_restarted": _generate(full="False"),
-    # Slides the cache by dropping its oldest entry: the cached keys carry their old positions.
-    "cache_slides": _generate(step='''
-            if cache[0][0].size(2) >= block_size:
-                for i, (k, v) in enumerate(cache):
-                    cache[i] = (k[:, :, 1:], v[:, :, 1:])
-            logits = forward_with_cache(model, idx[:, -1:], cache)
-    '''.strip(), full="False"),
-    # No eval mode.
-    "no_eval": _generate(eval="pass"),
-    # eval, never back.
-    "mode_not_restored": _generate(restore="pass"),
-    # Always back to training mode, whatever it was.
-    "always_train_after": _generate(restore="model.train()"),
-    # Gradients on: no decorator.
-    "no_no_grad": _generate(decorator=False),
-    # Options not passed on: always temperature 1, no filters.
-    "options_not_passed": _generate(sample="sample_next_token(logits[:, -1, :], generator=generator)"),
-    # The generator not passed on.
-    "generator_not_passed": _generate(
-        sample="sample_next_token(logits[:, -1, :], temperature, top_k, top_p)"),
-    # The first position's logits.
-    "first_position_logits": _generate(
-        sample="sample_next_token(logits[:, 0, :], temperature, top_k, top_p, generator)"),
-    # The cache restarted on the whole text, not the window: fails once the text is longer.
-    "cache_restart_uncropped": _generate().replace(
-        "logits = forward_with_cache(model, idx[:, -block_size:], cache)",
-        "logits = forward_with_cache(model, idx, cache)"),
-    # Returns the new tokens only.
-    "returns_new_tokens_only": _generate().replace(
-        "    block_size = model.config.block_size",
-        "    block_size = model.config.block_size\n    T0 = idx.size(1)").replace(
-        "return idx", "return idx[:, T0:]"),
-    # The whole window fed to forward_with_cache every step, with the same cache.
-    "window_into_the_cache_each_step": _generate(
-        step="logits = forward_with_cache(model, idx[:, -block_size:], cache)"),
+    "forward_with_cache": {
+        # Positions 0 .. T-1 as in a plain forward pass.
+        "positions_restart_at_zero": variant("forward_with_cache",
+                                             (_POSITIONS, "positions = torch.arange(T, device=idx.device)")),
+        # Off by one: the first new token put after the cache's last position plus one.
+        "positions_one_too_far": variant("forward_with_cache", (
+            _POSITIONS, "positions = torch.arange(past + 1, past + T + 1, device=idx.device)")),
+        # Attends to the cache but never stores the new keys and values.
+        "cache_not_appended": variant("forward_with_cache", (
+            "            cache[i] = (k, v)\n        else:\n            cache.append((k, v))\n", "")),
+        # Stores only the new keys and values, replacing the old ones.
+        "cache_overwritten": variant("forward_with_cache",
+            ("        if i < len(cache):\n", "        new = (k, v)\n        if i < len(cache):\n"),
+            ("cache[i] = (k, v)", "cache[i] = new"),
+            ("cache.append((k, v))", "cache.append(new)")),
+        # Rebinds the name: the caller's list stays empty.
+        "cache_rebound": """
+            def forward_with_cache(model, idx, cache):
+                past = cache[0][0].size(2) if cache else 0
+                B, T = idx.shape
+                x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
+                new_cache = []
+                for i, block in enumerate(model.transformer.h):
+                    attn = block.attn
+                    q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
+                    q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
+                    if cache:
+                        k = torch.cat([cache[i][0], k], dim=2)
+                        v = torch.cat([cache[i][1], v], dim=2)
+                    new_cache.append((k, v))
+                    mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+                    y, _ = attention(q, k, v, mask)
+                    x = x + attn.c_proj(merge_heads(y))
+                    x = x + block.mlp(block.ln_2(x))
+                cache = new_cache
+                return model.lm_head(model.transformer.ln_f(x))
+            """,
+        # is_causal=True: the triangle starts at the first key, wrong once the cache is not empty.
+        "sdpa_is_causal": variant("forward_with_cache", (_MASK, "mask = None"), (
+            _ATTEND, "y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1)")),
+        # No mask at all: right for one new token, wrong for a chunk.
+        "no_mask": variant("forward_with_cache", (_MASK, "mask = None")),
+        # The mask of a plain forward pass, only when the cache is empty.
+        "mask_only_without_cache": variant("forward_with_cache",
+                                           (_MASK, "mask = causal_mask(T) if past == 0 else None")),
+        # The (T, T) causal mask padded with True on the left, but built with the wrong diagonal.
+        "mask_diagonal_zero": variant("forward_with_cache", ("tril(diagonal=past)", "tril()")),
+        # Only the last position's logits.
+        "last_position_only": variant("forward_with_cache",
+            ("model.lm_head(model.transformer.ln_f(x))",
+             "model.lm_head(model.transformer.ln_f(x[:, -1:, :]))[:, -1, :]")),
+        # The MLP on the residual stream without ln_2.
+        "mlp_without_ln_2": variant("forward_with_cache", ("block.mlp(block.ln_2(x))", "block.mlp(x)")),
+        # ln_f forgotten.
+        "no_final_layernorm": variant("forward_with_cache",
+                                      ("model.lm_head(model.transformer.ln_f(x))", "model.lm_head(x)")),
+        # Keys and values cached before split_heads: (B, S, C), so the cache has the wrong layout.
+        "cache_before_split_heads": """
+            def forward_with_cache(model, idx, cache):
+                past = cache[0][0].size(1) if cache else 0
+                B, T = idx.shape
+                x = model.transformer.wte(idx) + model.transformer.wpe(torch.arange(past, past + T))
+                for i, block in enumerate(model.transformer.h):
+                    attn = block.attn
+                    q, k, v = attn.c_attn(block.ln_1(x)).split(x.size(-1), dim=-1)
+                    if i < len(cache):
+                        k = torch.cat([cache[i][0], k], dim=1)
+                        v = torch.cat([cache[i][1], v], dim=1)
+                        cache[i] = (k, v)
+                    else:
+                        cache.append((k, v))
+                    q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
+                    mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+                    y, _ = attention(q, k, v, mask)
+                    x = x + attn.c_proj(merge_heads(y))
+                    x = x + block.mlp(block.ln_2(x))
+                return model.lm_head(model.transformer.ln_f(x))
+            """,
+    },
+    "generate": {
+        # The whole sequence every step: the model refuses more than block_size tokens.
+        "no_cropping": variant("generate", ("model(idx[:, -block_size:])", "model(idx)"),
+                               ("forward_with_cache(model, idx[:, -block_size:], cache)",
+                                "forward_with_cache(model, idx, cache)")),
+        # One token short of the window.
+        "crops_one_short": variant("generate",
+            ("model(idx[:, -block_size:])", "model(idx[:, -(block_size - 1):])"),
+            ("forward_with_cache(model, idx[:, -block_size:], cache)",
+             "forward_with_cache(model, idx[:, -(block_size - 1):], cache)")),
+        # The first block_size tokens instead of the last.
+        "crops_the_start": variant("generate", ("model(idx[:, -block_size:])", "model(idx[:, :block_size])"),
+                                   ("forward_with_cache(model, idx[:, -block_size:], cache)",
+                                    "forward_with_cache(model, idx[:, :block_size], cache)")),
+        # use_cache is ignored: always the slow path.
+        "cache_never_used": variant("generate", ("if not use_cache:", "if True:")),
+        # The cache is never restarted: positions run past block_size.
+        "cache_never_restarted": variant("generate", (_RESTART, "elif cache is None:")),
+        # Slides the cache by dropping its oldest entry: the cached keys carry their old positions.
+        "cache_slides": variant("generate", (_RESTART, "elif cache is None:"), (_STEP, (
+            "                if cache[0][0].size(2) >= block_size:\n"
+            "                    for i, (k, v) in enumerate(cache):\n"
+            "                        cache[i] = (k[:, :, 1:], v[:, :, 1:])\n" + _STEP))),
+        # No eval mode.
+        "no_eval": variant("generate", ("    model.eval()\n", "")),
+        # eval, never back.
+        "mode_not_restored": variant("generate", ("model.train(was_training)", "pass")),
+        # Always back to training mode, whatever it was.
+        "always_train_after": variant("generate", ("model.train(was_training)", "model.train()")),
+        # Gradients on: no decorator.
+        "no_no_grad": variant("generate", ("@torch.no_grad()\n", "")),
+        # Options not passed on: always temperature 1, no filters.
+        "options_not_passed": variant("generate",
+                                      ("temperature, top_k, top_p, generator)", "generator=generator)")),
+        # The generator not passed on.
+        "generator_not_passed": variant("generate", ("top_k, top_p, generator)", "top_k, top_p)")),
+        # The first position's logits.
+        "first_position_logits": variant("generate", ("logits[:, -1, :]", "logits[:, 0, :]")),
+        # The cache restarted on the whole text, not the window: fails once the text is longer.
+        "cache_restart_uncropped": variant("generate",
+            ("forward_with_cache(model, idx[:, -block_size:], cache)",
+             "forward_with_cache(model, idx, cache)")),
+        # Returns the new tokens only.
+        "returns_new_tokens_only": variant("generate",
+            ("    block_size = model.config.block_size\n",
+             "    block_size = model.config.block_size\n    T0 = idx.size(1)\n"),
+            ("    return idx", "    return idx[:, T0:]")),
+        # The whole window fed to forward_with_cache every step, with the same cache.
+        "window_into_the_cache_each_step": variant("generate", (
+            _STEP, "                logits = forward_with_cache(model, idx[:, -block_size:], cache)\n")),
+    },
 }
 
 VALID = {
     "sample_next_token": {
         # Hugging Face's way: remove where cumsum > top_p, shifted right by one.
-        "top_p_shifted_mask": _sampler(top_p='''
-            if top_p is not None:
-                sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-                remove = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1) > top_p
-                remove[..., 1:] = remove[..., :-1].clone()
-                remove[..., 0] = False
-                logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
-        '''),
+        "top_p_shifted_mask": variant("sample_next_token", (_TOP_P, """\
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        remove = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1) > top_p
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+""")),
         # searchsorted finds how many tokens the nucleus needs.
-        "top_p_searchsorted": _sampler(top_p='''
-            if top_p is not None:
-                probs, order = torch.sort(F.softmax(logits, dim=-1), dim=-1, descending=True)
-                cum = probs.cumsum(dim=-1)
-                n_keep = torch.searchsorted(cum, torch.full((logits.size(0), 1), float(top_p)), right=False) + 1
-                ranks = torch.arange(logits.size(-1)).expand_as(logits)
-                sorted_keep = ranks < n_keep
-                keep = torch.zeros_like(sorted_keep).scatter(-1, order, sorted_keep)
-                logits = logits.masked_fill(~keep, float("-inf"))
-        '''),
+        "top_p_searchsorted": variant("sample_next_token", (_TOP_P, """\
+    if top_p is not None:
+        probs, order = torch.sort(F.softmax(logits, dim=-1), dim=-1, descending=True)
+        cum = probs.cumsum(dim=-1)
+        n_keep = torch.searchsorted(cum, torch.full((logits.size(0), 1), float(top_p)), right=False) + 1
+        ranks = torch.arange(logits.size(-1)).expand_as(logits)
+        sorted_keep = ranks < n_keep
+        keep = torch.zeros_like(sorted_keep).scatter(-1, order, sorted_keep)
+        logits = logits.masked_fill(~keep, float("-inf"))
+""")),
         # Top-k by sorting.
-        "top_k_by_sort": _sampler(top_k='''
-            if top_k is not None:
-                k = min(top_k, logits.size(-1))
-                kth = torch.sort(logits, dim=-1, descending=True).values[:, k - 1].unsqueeze(-1)
-                logits = torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
-        '''),
+        "top_k_by_sort": variant("sample_next_token", (_TOP_K, """\
+    if top_k is not None:
+        k = min(top_k, logits.size(-1))
+        kth = torch.sort(logits, dim=-1, descending=True).values[:, k - 1].unsqueeze(-1)
+        logits = torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+""")),
         # The Gumbel-max trick with the generator: argmax(logits + Gumbel noise) samples the
         # same distribution as softmax + multinomial.
-        "gumbel_max": _sampler(draw='''
-            u = torch.rand(logits.shape, generator=generator).clamp_min(1e-20)
-            return (logits - torch.log(-torch.log(u))).argmax(dim=-1, keepdim=True)
-        '''),
+        "gumbel_max": variant("sample_next_token", (_DRAW, """\
+    u = torch.rand(logits.shape, generator=generator).clamp_min(1e-20)
+    return (logits - torch.log(-torch.log(u))).argmax(dim=-1, keepdim=True)
+""")),
         # Exponential races: argmax(p / E) with E ~ Exp(1) is a draw from p.
-        "exponential_race": _sampler(draw='''
-            probs = F.softmax(logits, dim=-1)
-            e = torch.empty_like(probs).exponential_(1.0, generator=generator)
-            return (probs / e).argmax(dim=-1, keepdim=True)
-        '''),
+        "exponential_race": variant("sample_next_token", (_DRAW, """\
+    probs = F.softmax(logits, dim=-1)
+    e = torch.empty_like(probs).exponential_(1.0, generator=generator)
+    return (probs / e).argmax(dim=-1, keepdim=True)
+""")),
         # Temperature on the probabilities as a power: p ** (1 / T) renormalised is
         # softmax(logits / T); unnormalised weights are fine for multinomial.
         "probability_power": """
@@ -447,18 +333,17 @@ VALID = {
                     probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
                 return torch.multinomial(probs, 1, generator=generator)
             """,
-        "reference": _sampler(),
+        "reference": variant("sample_next_token"),
     },
     "forward_with_cache": {
         # SDPA with the boolean (T, S + T) mask.
-        "sdpa_with_mask": _cache().replace(
-            "y, _ = attention(q, k, v, mask)",
-            "y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)"),
+        "sdpa_with_mask": variant("forward_with_cache",
+                                  (_ATTEND, "y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)")),
         # is_causal only when there is no cache; one new token needs no mask.
-        "sdpa_causal_only_when_square": _cache(mask="None").replace(
-            "y, _ = attention(q, k, v, mask)",
+        "sdpa_causal_only_when_square": variant("forward_with_cache", (_MASK, "mask = None"), (_ATTEND, (
             "y = F.scaled_dot_product_attention(q, k, v, is_causal=(past == 0 and T > 1)) if past == 0 or T == 1 "
-            "else F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, past + T, dtype=torch.bool).tril(past))"),
+            "else F.scaled_dot_product_attention(q, k, v, "
+            "attn_mask=torch.ones(T, past + T, dtype=torch.bool).tril(past))"))),
         # Entries as mutable [k, v] lists, extended in place; the mask from position numbers;
         # the position embeddings sliced from the weight.
         "list_entries_and_position_mask": """
@@ -487,7 +372,7 @@ VALID = {
                     x = x + block.mlp(block.ln_2(x))
                 return model.lm_head(model.transformer.ln_f(x))
             """,
-        "reference": _cache(),
+        "reference": variant("forward_with_cache"),
     },
     "generate": {
         # A while loop on the length; with torch.no_grad() inside.
@@ -514,12 +399,11 @@ VALID = {
                 return idx
             """,
         # Once the window is full, give up on the cache and read whole windows.
-        "uncached_once_full": _generate(step='''
-            if cache[0][0].size(2) >= block_size:
-                logits, _ = model(idx[:, -block_size:])
-            else:
-                logits = forward_with_cache(model, idx[:, -1:], cache)
-    '''.strip(), full="False"),
+        "uncached_once_full": variant("generate", (_RESTART, "elif cache is None:"), (_STEP, (
+            "                if cache[0][0].size(2) >= block_size:\n"
+            "                    logits, _ = model(idx[:, -block_size:])\n"
+            "                else:\n"
+            "                    logits = forward_with_cache(model, idx[:, -1:], cache)\n"))),
         # inference_mode, a preallocated output, and try/finally for the mode.
         "inference_mode_preallocated": """
             def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
@@ -547,7 +431,7 @@ VALID = {
                     model.train(was_training)
                 return out
             """,
-        "reference": _generate(),
+        "reference": variant("generate"),
     },
 }
 

@@ -1,10 +1,12 @@
 """Notebook 10's exercises (``autocast_dtype``, ``save_checkpoint``, ``load_checkpoint``): learner
 mistakes and valid alternatives.
 
-Each source is a complete answer cell. ``tests/test_catalogue_checks.py`` runs it in a namespace
+Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
-``gpt2course.reference`` other than the exercise itself; the checkpoint cells import ``json`` and
-safetensors themselves (the notebook's setup cell imports them too).
+``gpt2course.reference`` other than the exercise itself; the checkpoint cells import ``json``,
+``os`` and safetensors themselves (the notebook's setup cell imports them too). Mistakes of a line
+or two are edits of the exercise's reference answer (``variant``; ``_save`` and ``_load`` for the
+checkpoint cells).
 
 How the checks see these answers: ``autocast_dtype`` runs on a CPU with torch.cuda standing for
 GPUs of chosen compute capabilities (the capability argument, when given, must win over what the
@@ -16,83 +18,65 @@ format (the tied head stored under either name or both) and must restore everyth
 return the step, and refuse a file that lacks a tensor.
 """
 
-from catalogue import tidy as _tidy
+from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "10_full_training_run.ipynb"
 
-_SAVE = '''
-def save_checkpoint(path, model, optimizer, step, scaler=None):
-    import json
-    import os
-    from safetensors.torch import save_file
-    tensors, stored = {}, set()
-    for name, value in model.state_dict().items():
+# Pieces of the reference answers, as written there, that several variants edit.
+_ASK = "    if capability is None:\n        capability = torch.cuda.get_device_capability(device)\n"
+_MAKEDIRS = "    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)\n"
+_DEDUP = """\
+        # A tied weight (GPT's lm_head is the token embedding) is stored once: safetensors
+        # refuses to store one tensor under two names.
         if value.data_ptr() in stored:
             continue
         stored.add(value.data_ptr())
-        tensors["model." + name] = value.detach().cpu().contiguous()
+"""
+_SAVE_OPTIMIZER = """\
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    metadata = {"step": str(int(step)),
-                "scaler": json.dumps(scaler.state_dict() if scaler is not None else {})}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, str(path), metadata=metadata)
-'''
-
-_LOAD_HEAD = '''
-def load_checkpoint(path, model, optimizer, scaler=None):
-    import json
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    optimizer_state = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            optimizer_state.setdefault(int(index), {})[name] = value
-'''
-
-_LOAD_MODEL = '''
+"""
+_OPTIMIZER_LOOP = ('    for index, state in optimizer.state_dict()["state"].items():\n'
+                   "        for key, value in state.items():")
+_LOAD_MODEL = """\
     current = model.state_dict()
-    loaded = {current[n].data_ptr() for n in model_state if n in current}
+    loaded = {current[name].data_ptr() for name in model_state if name in current}
     missing, unexpected = model.load_state_dict(model_state, strict=False)
-    if unexpected or [n for n in missing if current[n].data_ptr() not in loaded]:
-        raise KeyError(f"the checkpoint does not fit the model: {missing} {unexpected}")
-'''
-
-_LOAD_OPTIMIZER = '''
+    untied = [name for name in missing if current[name].data_ptr() not in loaded]
+    if unexpected or untied:  # only a tied weight may be missing: it was loaded under its other name
+        raise KeyError(f"the checkpoint does not fit the model: missing {untied}, unexpected {unexpected}")
+"""
+_LOAD_OPTIMIZER = """\
     state = optimizer.state_dict()
     state["state"] = optimizer_state
     optimizer.load_state_dict(state)
-'''
-
-_LOAD_SCALER = '''
-    scaler_state = json.loads(metadata.get("scaler", "{}"))
-    if scaler is not None and scaler_state:
-        scaler.load_state_dict(scaler_state)
-'''
+"""
 
 
-def _load(head=_LOAD_HEAD, model=_LOAD_MODEL, optimizer=_LOAD_OPTIMIZER, scaler=_LOAD_SCALER,
-          end="    return int(metadata[\"step\"])\n"):
-    return head.strip("\n") + "\n" + model.strip("\n") + "\n" + optimizer.strip("\n") + "\n" + \
-        scaler.strip("\n") + "\n" + end
+def _save(*edits: tuple[str, str]) -> str:
+    """The reference save_checkpoint as a self-contained cell, then ``edits`` (as ``variant``).
+
+    The reference leans on the notebook's imports (``json``, ``save_file``, pathlib's ``Path``);
+    here they are imported by the cell, and the folder is made with ``os.makedirs`` (an answer
+    cell that imports pathlib is flagged by the static review)."""
+    return "import json\nimport os\n\nfrom safetensors.torch import save_file\n\n" + variant(
+        "save_checkpoint", ("    Path(path).parent.mkdir(parents=True, exist_ok=True)\n", _MAKEDIRS), *edits)
+
+
+def _load(*edits: tuple[str, str]) -> str:
+    """The reference load_checkpoint with its imports (``json``, ``safe_open``), then ``edits``."""
+    return "import json\n\nfrom safetensors import safe_open\n\n" + variant("load_checkpoint", *edits)
 
 
 WRONG = {
     "autocast_dtype": {
         # PyTorch's own question: but is_bf16_supported() says True on a T4 (7.5), which only
         # emulates bfloat16, and it ignores the capability argument.
-        "is_bf16_supported": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            """,
+        "is_bf16_supported": variant("autocast_dtype", (_ASK, ""), (
+            "    # Not torch.cuda.is_bf16_supported(): a T4 (7.5) says True but only emulates bfloat16.\n"
+            "    return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16",
+            "    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16")),
         # The argument is used, but a real GPU is asked with is_bf16_supported().
         "is_bf16_supported_without_capability": """
             def autocast_dtype(device, capability=None):
@@ -104,99 +88,36 @@ WRONG = {
                 return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             """,
         # major > 8: an A100 (8.0), an A10 (8.6) and an L4 (8.9) get float16.
-        "major_greater_than_8": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                major, minor = capability if capability is not None else torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if major > 8 else torch.float16
-            """,
+        "major_greater_than_8": variant("autocast_dtype",
+                                        ("tuple(capability) >= (8, 0)", "capability[0] > 8")),
         # float32 on the CPU: the training loop reads None as "no autocast".
-        "float32_on_cpu": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return torch.float32
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "float32_on_cpu": variant("autocast_dtype",
+                                  ("return None  # CPU and MPS: plain float32", "return torch.float32")),
         # device.type on a string: "cuda:0" has no .type.
-        "string_device_rejected": """
-            def autocast_dtype(device, capability=None):
-                if device.type != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "string_device_rejected": variant("autocast_dtype", ("    device = torch.device(device)\n", "")),
         # The whole string compared: "cuda:0" and torch.device("cuda") are not "cuda".
-        "compares_the_whole_string": """
-            def autocast_dtype(device, capability=None):
-                if device != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "compares_the_whole_string": variant("autocast_dtype", ("    device = torch.device(device)\n", ""),
+                                             ('if device.type != "cuda":', 'if device != "cuda":')),
         # The capability argument ignored: the GPU is always asked.
-        "ignores_capability_argument": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                major, _ = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if major >= 8 else torch.float16
-            """,
+        "ignores_capability_argument": variant("autocast_dtype",
+            ("    if capability is None:\n        capability =",
+             "    capability =")),
         # The current GPU asked, not the one given ("cuda:1").
-        "asks_the_current_gpu": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability()
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "asks_the_current_gpu": variant("autocast_dtype",
+                                        ("get_device_capability(device)", "get_device_capability()")),
         # Decided by whether a GPU exists, not by the device given: "cpu" on a GPU machine.
-        "decides_by_is_available": """
-            def autocast_dtype(device, capability=None):
-                if not torch.cuda.is_available():
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "decides_by_is_available": variant("autocast_dtype",
+            ('    device = torch.device(device)\n    if device.type != "cuda":',
+             "    if not torch.cuda.is_available():")),
         # "major.minor" compared as text: "10.0" < "8.0", so a B200 gets float16.
-        "compares_as_text": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                major, minor = capability if capability is not None else torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if f"{major}.{minor}" >= "8.0" else torch.float16
-            """,
+        "compares_as_text": variant("autocast_dtype", ("tuple(capability) >= (8, 0)",
+                                                       'f"{capability[0]}.{capability[1]}" >= "8.0"')),
         # A name instead of the dtype.
-        "returns_a_string": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return "bfloat16" if tuple(capability) >= (8, 0) else "float16"
-            """,
+        "returns_a_string": variant("autocast_dtype",
+            ("torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16",
+             '"bfloat16" if tuple(capability) >= (8, 0) else "float16"')),
         # Only the CPU is special: Apple's MPS is treated as a CUDA GPU.
-        "mps_as_gpu": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type == "cpu":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "mps_as_gpu": variant("autocast_dtype", ('if device.type != "cuda":', 'if device.type == "cpu":')),
     },
     "save_checkpoint": {
         # torch.save: a pickle, which can run code when loaded (and the static review flags it).
@@ -206,78 +127,58 @@ WRONG = {
                             "scaler": scaler.state_dict() if scaler is not None else None}, path)
             """,
         # The model only: a resumed AdamW starts from zero moments.
-        "no_optimizer_state": _SAVE.replace(
-            '''    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-''', ""),
+        "no_optimizer_state": _save((_SAVE_OPTIMIZER, "")),
         # The step forgotten in the metadata.
-        "no_step": _SAVE.replace('''"step": str(int(step)),
-                ''', ""),
+        "no_step": _save(('"step": str(int(step)),\n                ', "")),
         # The number of the next step stored instead of the step given.
-        "step_plus_one": _SAVE.replace('str(int(step))', 'str(int(step) + 1)'),
+        "step_plus_one": _save(("str(int(step))", "str(int(step) + 1)")),
         # The GradScaler left out.
-        "scaler_ignored": _SAVE.replace(
-            'json.dumps(scaler.state_dict() if scaler is not None else {})', '"{}"'),
+        "scaler_ignored": _save(("json.dumps(scaler.state_dict() if scaler is not None else {})", '"{}"')),
         # The scaler as Python's repr of a dict (single quotes): not JSON.
-        "scaler_as_repr": _SAVE.replace(
-            'json.dumps(scaler.state_dict() if scaler is not None else {})',
-            'str(scaler.state_dict() if scaler is not None else {})'),
+        "scaler_as_repr": _save(("json.dumps(scaler.state_dict()", "str(scaler.state_dict()")),
         # state_dict() straight in: the tied lm_head.weight and wte share memory, which
         # safetensors refuses.
-        "tied_weight_twice": _SAVE.replace('''        if value.data_ptr() in stored:
-            continue
-        stored.add(value.data_ptr())
-''', ""),
+        "tied_weight_twice": _save((_DEDUP, "")),
         # Repeats skipped by id(): state_dict() detaches each entry into a new tensor object.
-        "dedup_by_id": _SAVE.replace("value.data_ptr()", "id(value)"),
+        "dedup_by_id": _save(("if value.data_ptr() in stored", "if id(value) in stored"),
+                             ("stored.add(value.data_ptr())", "stored.add(id(value))")),
         # lm_head.weight skipped by name: an untied head is lost.
-        "skips_lm_head_by_name": _SAVE.replace('''        if value.data_ptr() in stored:
-            continue
-        stored.add(value.data_ptr())
-''', '''        if name == "lm_head.weight":
-            continue
-'''),
+        "skips_lm_head_by_name": _save(
+            (_DEDUP, '        if name == "lm_head.weight":\n            continue\n')),
         # Half precision "to save space": the resumed run does not continue exactly.
-        "half_precision": _SAVE.replace('tensors["model." + name] = value.detach().cpu().contiguous()',
-                                        'tensors["model." + name] = value.detach().cpu().half().contiguous()'),
+        "half_precision": _save(('tensors["model." + name] = value.detach().cpu().contiguous()',
+                                 'tensors["model." + name] = value.detach().cpu().half().contiguous()')),
         # The optimizer's state numbered by model.parameters(): configure_optimizer's groups put
         # the 2-D parameters first, so the indices differ from optimizer.state_dict()'s.
-        "optimizer_numbered_by_model_parameters": _SAVE.replace(
-            '''    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():''',
-            '''    for index, p in enumerate(model.parameters()):
-        for key, value in optimizer.state[p].items():'''),
+        "optimizer_numbered_by_model_parameters": _save((_OPTIMIZER_LOOP, (
+            "    for index, p in enumerate(model.parameters()):\n"
+            "        for key, value in optimizer.state[p].items():"))),
         # The optimizer's state keyed by parameter names instead of optimizer.<i>.<key>.
-        "optimizer_keyed_by_name": _SAVE.replace(
-            '''    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():''',
-            '''    for index, p in model.named_parameters():
-        for key, value in optimizer.state[p].items():'''),
+        "optimizer_keyed_by_name": _save((_OPTIMIZER_LOOP, (
+            "    for index, p in model.named_parameters():\n"
+            "        for key, value in optimizer.state[p].items():"))),
         # 0-d tensors skipped: AdamW's per-parameter step count is lost.
-        "drops_adam_step": _SAVE.replace(
-            '''        for key, value in state.items():
-            tensors''', '''        for key, value in state.items():
-            if torch.as_tensor(value).dim() == 0:
-                continue
-            tensors'''),
+        "drops_adam_step": _save(("        for key, value in state.items():\n", (
+            "        for key, value in state.items():\n"
+            "            if torch.as_tensor(value).dim() == 0:\n"
+            "                continue\n"))),
         # The folder of path not created: a run's first checkpoint goes into a new folder.
-        "no_folder_created": _SAVE.replace(
-            "    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)\n", ""),
+        "no_folder_created": _save((_MAKEDIRS, "")),
         # The step as a tensor: the format keeps it in the metadata.
-        "step_as_tensor": _SAVE.replace('''    metadata = {"step": str(int(step)),''',
-                                        '''    tensors["step"] = torch.tensor(int(step))
-    metadata = {'''),
+        "step_as_tensor": _save(('    metadata = {"step": str(int(step)),',
+                                 '    tensors["step"] = torch.tensor(int(step))\n    metadata = {')),
     },
     "load_checkpoint": {
         # strict loading: the tied weight is stored once, so lm_head.weight is "missing".
-        "strict_load": _load(model="    model.load_state_dict(model_state)\n"),
+        "strict_load": _load((_LOAD_MODEL, "    model.load_state_dict(model_state)\n")),
         # strict=False and nothing checked: a file that lacks a tensor loads silently.
-        "missing_tensors_ignored": _load(model="    model.load_state_dict(model_state, strict=False)\n"),
+        "missing_tensors_ignored": _load(
+            (_LOAD_MODEL, "    model.load_state_dict(model_state, strict=False)\n")),
         # assign=True: new Parameter objects, which the optimizer does not know.
-        "assign_true": _load(model="    model.load_state_dict(model_state, strict=False, assign=True)\n"),
+        "assign_true": _load(
+            (_LOAD_MODEL, "    model.load_state_dict(model_state, strict=False, assign=True)\n")),
         # The parameters replaced by hand with new nn.Parameters.
-        "new_parameters": _load(model='''
+        "new_parameters": _load((_LOAD_MODEL, """\
     params = dict(model.named_parameters())
     for name, value in model_state.items():
         module_name, _, attr = name.rpartition(".")
@@ -285,58 +186,45 @@ WRONG = {
         module._parameters[attr] = nn.Parameter(value.clone())
     if "lm_head.weight" not in model_state:
         model.lm_head.weight = model.transformer.wte.weight
-'''),
+""")),
         # The optimizer's state left as it is: AdamW restarts from zero moments.
-        "optimizer_state_ignored": _load(optimizer=""),
+        "optimizer_state_ignored": _load((_LOAD_OPTIMIZER, "")),
         # A fresh optimizer made inside: the caller's keeps no state.
-        "new_optimizer_inside": _load(optimizer='''
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    state = optimizer.state_dict()
-    state["state"] = optimizer_state
-    optimizer.load_state_dict(state)
-'''),
+        "new_optimizer_inside": _load((_LOAD_OPTIMIZER, (
+            "    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n" + _LOAD_OPTIMIZER))),
         # The state given to model.parameters() in order: configure_optimizer's groups put the
         # 2-D parameters first, so index i is not the i-th parameter of the model.
-        "optimizer_by_model_parameter_order": _load(optimizer='''
+        "optimizer_by_model_parameter_order": _load((_LOAD_OPTIMIZER, """\
     params = list(model.parameters())
     for index, entry in optimizer_state.items():
         optimizer.state[params[index]] = {k: v.clone() for k, v in entry.items()}
-'''),
+""")),
         # The GradScaler not restored.
-        "scaler_ignored": _load(scaler="    pass\n"),
+        "scaler_ignored": _load(
+            ('    scaler_state = json.loads(metadata.get("scaler", "{}"))\n'
+             "    if scaler is not None and scaler_state:\n        scaler.load_state_dict(scaler_state)\n",
+             "")),
         # The scaler restored without asking whether there is one.
-        "scaler_none_not_handled": _load(scaler='''
-    scaler_state = json.loads(metadata.get("scaler", "{}"))
-    if scaler_state:
-        scaler.load_state_dict(scaler_state)
-'''),
+        "scaler_none_not_handled": _load(("if scaler is not None and scaler_state:", "if scaler_state:")),
         # Returns nothing: the loop starts counting from 0 again.
-        "returns_nothing": _load(end="    return None\n"),
+        "returns_nothing": _load(('    return int(metadata["step"])', "    return None")),
         # Returns the metadata's string.
-        "returns_string": _load(end="    return metadata[\"step\"]\n"),
+        "returns_string": _load(('int(metadata["step"])', 'metadata["step"]')),
         # Returns AdamW's step count, not the run's step.
-        "returns_adam_step": _load(end="    return int(optimizer_state[0][\"step\"])\n"),
+        "returns_adam_step": _load(('int(metadata["step"])', 'int(optimizer_state[0]["step"])')),
         # Reads each state_dict name from the file: a tied weight stored once is not there.
-        "reads_every_state_dict_name": _load(model='''
+        "reads_every_state_dict_name": _load((_LOAD_MODEL, """\
     with torch.no_grad():
         for name, p in model.state_dict(keep_vars=True).items():
             p.copy_(tensors["model." + name])
-'''),
+""")),
     },
 }
 
 VALID = {
     "autocast_dtype": {
         # The major number alone: bfloat16 from compute capability 8.
-        "major_at_least_8": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if capability[0] >= 8 else torch.float16
-            """,
+        "major_at_least_8": variant("autocast_dtype", ("tuple(capability) >= (8, 0)", "capability[0] >= 8")),
         # get_device_capability asked by index (None for "cuda": the current GPU).
         "asks_by_index": """
             def autocast_dtype(device, capability=None):
@@ -367,18 +255,10 @@ VALID = {
                 return torch.bfloat16 if float(f"{major}.{minor}") >= 8.0 else torch.float16
             """,
         # The reference's code.
-        "reference": """
-            def autocast_dtype(device, capability=None):
-                device = torch.device(device)
-                if device.type != "cuda":
-                    return None
-                if capability is None:
-                    capability = torch.cuda.get_device_capability(device)
-                return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
-            """,
+        "reference": variant("autocast_dtype"),
     },
     "save_checkpoint": {
-        "reference": _SAVE,
+        "reference": _save(),
         # Every state_dict name as its own copy: the tied weight stored twice (the format allows it).
         "clones_every_name": """
             def save_checkpoint(path, model, optimizer, step, scaler=None):
