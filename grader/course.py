@@ -66,7 +66,7 @@ def _state(root: Path) -> Path:
 
 def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+    proc = subprocess.run([sys.executable, "-m", "grader.run_nbgrader", *args], cwd=root, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
@@ -97,8 +97,7 @@ def init(root: Path, *, db_url: str | None = None, course_id: str = "gpt2course"
         shutil.copy(nb, dest / nb.name)
     if students:
         _nbgrader(root, "db", "student", "import", str(Path(students).resolve()))
-    for name in assignments():
-        _nbgrader(root, "generate_assignment", name, "--force")
+    _nbgrader(root, "generate_assignment", *assignments(), "--force")
     print(f"course ready in {root}: assignments {', '.join(assignments())}; "
           f"release/ holds the learner notebooks")
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
+from queue import Empty
 from pathlib import Path
 from urllib.parse import urlparse
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from grader.notebook import grade_id, is_answer_cell, is_test_cell, nbgrader_meta as nbgrader
 from grader.paths import NOTEBOOKS, REPO, SOLUTIONS, solution_notebooks
@@ -33,6 +36,36 @@ def no_network(monkeypatch):
         return real(request, *args, **kwargs)
 
     monkeypatch.setattr(urllib.request, "urlopen", guarded)
+
+
+class Client(NotebookClient):
+    """nbclient's NotebookClient, waiting for each reply in short polls.
+
+    nbclient plays the front end of Output widgets by sending their state to the kernel on the
+    shell socket while it waits on that socket for the cell's reply. ZeroMQ signals a socket's
+    readiness edge-triggered, so under load that send can swallow the wake-up for the reply: the
+    cell then "takes" the whole timeout and succeeds (seen here: 180 s instead of 1 s for
+    notebook 03's attention explorer under Colab's ipywidgets 7, whenever both cores were busy).
+    Polling in short steps looks at the socket again and finds the reply at once.
+    """
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        shell = kc.shell_channel
+        get = shell.get_msg
+
+        async def get_msg(timeout=None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+                try:
+                    return await get(timeout=step)
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        shell.get_msg = get_msg
+        return kc
 
 
 def answer_cells(nb) -> dict[str, str]:
@@ -85,12 +118,13 @@ def grade_json(path: Path, *extra: str) -> dict:
     return json.loads(proc.stdout)
 
 
-def grade_in_process(path: Path) -> dict:
+def grade_in_process(path: Path, **options) -> dict:
     """What `python -m grader check PATH --json` prints, from grader.check.grade called in this
     process (the learner's code still runs in the sandbox; this saves a Python and torch
-    start-up per notebook). The CLI itself is covered by tests/grader/test_grader_cli.py."""
+    start-up per notebook). The CLI itself is covered by tests/grader/test_grader_cli.py.
+    ``options``: grade()'s keywords (timeout=, call_timeout=, ...)."""
     from grader.check import grade
-    return grade(path).to_json()
+    return grade(path, **options).to_json()
 
 
 def exercise_scores(result: dict) -> dict[str, tuple[float, float]]:

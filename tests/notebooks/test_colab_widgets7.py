@@ -27,9 +27,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from conftest import NOTEBOOK_NAMES, REPO, SOLUTIONS
+from conftest import NOTEBOOK_NAMES, REPO, SOLUTIONS, Client
 
 OVERLAY = Path(os.environ.get("GPT2COURSE_WIDGETS7", Path(sys.prefix) / "colab-widgets7"))
 PINS = REPO / "tests" / "notebooks" / "colab_widgets7.txt"
@@ -121,7 +120,7 @@ def run_under_widgets7(name: str, overlay: Path, tmp_path: Path):
                  nbformat.v4.new_code_cell(PROBE_AFTER.strip())]
     env = dict(os.environ, GPT2COURSE_FAST="1",
                PYTHONPATH=os.pathsep.join([str(overlay), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    NotebookClient(nb, timeout=180, kernel_name="python3",
+    Client(nb, timeout=180, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
     probe, after = (json.loads("".join(o.text for o in c.outputs if o.output_type == "stream"
                                        and o.name == "stdout") or "null") for c in nb.cells[-2:])
@@ -133,7 +132,18 @@ def sha(png_b64: str) -> str:
     return hashlib.sha256(base64.b64decode(png_b64)).hexdigest()
 
 
-@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+# `make test` runs the notebooks that build ipywidgets (the token explorer, the attention
+# explorers, the sampling widget) under 7.7.1; the others, which tests/notebooks/
+# test_notebooks_execute.py runs too, only in the slow tier.
+WIDGET_BUILDERS = re.compile(r"token_explorer|attention_explorer|sampling_widget")
+
+
+def _uses_widgets(name: str) -> bool:
+    return bool(WIDGET_BUILDERS.search((SOLUTIONS / name).read_text()))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if _uses_widgets(n) else pytest.mark.slow)
+                                  for n in NOTEBOOK_NAMES])
 def test_solution_notebook_runs_with_ipywidgets_7_7_1(name, overlay, tmp_path):
     nb, n_cells, probe, shown_after = run_under_widgets7(name, overlay, tmp_path)
     assert probe["versions"] == {"ipywidgets": "7.7.1", "ipykernel": "6.17.1", "IPython": "7.34.0",

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 
 import nbformat
-from nbclient import NotebookClient
 
-from conftest import SOLUTIONS
+from conftest import SOLUTIONS, Client
 
 
 def test_solution_notebook_runs_in_fast_mode(notebook_name, tmp_path, monkeypatch):
     monkeypatch.setenv("GPT2COURSE_FAST", "1")
     nb = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
+    Client(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, Client  # noqa: E402
 from gpt2course.widgets.attention_explorer import AttentionExplorer, attention_explorer  # noqa: E402
 
 TOKENS = ["The", " cat", " sat", " on", " the", " mat"]
@@ -235,7 +235,7 @@ NOTEBOOK_CELLS = [
 def test_runs_in_a_kernel(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(src).strip()) for src in NOTEBOOK_CELLS]
-    client = NotebookClient(nb, timeout=60, kernel_name="python3",
+    client = Client(nb, timeout=60, kernel_name="python3",
                             resources={"metadata": {"path": str(REPO)}})
     client.execute()
     outputs = [o for c in nb.cells for o in c.outputs]
