@@ -66,3 +66,20 @@ def test_wrong_entry_fails_the_trusted_path(exercise, entry, source, salts, tmp_
 
 def test_catalogue_notebooks_are_known():
     assert {m.NOTEBOOK for m in MODULES.values()} == set(NOTEBOOK_EXERCISES)
+
+
+def _stub_cells():
+    """Every exercise's answer cell as released to learners (the stub nbgrader makes)."""
+    import nbformat
+
+    from conftest import NOTEBOOKS, answer_cells
+    for name in sorted(NOTEBOOK_EXERCISES):
+        for exercise, source in answer_cells(nbformat.read(NOTEBOOKS / name, as_version=4)).items():
+            yield pytest.param(exercise, source, id=exercise)
+
+
+@pytest.mark.parametrize("exercise, source", list(_stub_cells()))
+def test_learner_stub_fails_the_trusted_path(exercise, source, tmp_path):
+    fn = build(exercise, "stub", source)
+    for ok, message in _verdicts(exercise, fn, SALTS[0], tmp_path):
+        assert not ok and "not implemented yet" in message, message

@@ -1,4 +1,5 @@
-"""The attack and fault corpora (tests/attacks/corpus.py) through `python -m grader check`.
+"""The attack and fault corpora (tests/attacks/corpus.py) through grader.check.grade, as
+`python -m grader check` runs it (in this process, to save a start-up per entry).
 
 Attacks gain 0 points on what they target and are reported; faults get a clear verdict and the
 grading completes. Each entry is graded in its own run with short time limits.
@@ -11,14 +12,14 @@ import json
 import pytest
 
 from attacks.corpus import ATTACKS, FAULTS
-from conftest import REPO, apply_edit, filled_notebook, grade_json
+from conftest import REPO, apply_edit, filled_notebook, grade_in_process
 
 
 def _grade(entry, tmp_path):
     answers = {k: v.replace("@REPO@", str(REPO)) for k, v in entry["answers"].items()}
     path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
     apply_edit(path, entry.get("edit"))
-    return grade_json(path, "--timeout", "15", "--call-timeout", "5")
+    return grade_in_process(path, timeout=15, call_timeout=5)
 
 
 def _target_cells(result, target):
