@@ -9,7 +9,7 @@
    the reference code of the exercises being graded are replaced by stubs. The harness calls
    the learner's functions on the inputs and writes their outputs as plain data.
 4. This process decodes the outputs, verifies them with the checks' oracles and awards points.
-   Answer cells flagged by grader.flags earn nothing.
+   What grader.flags finds in answer cells marks the submission for review; it changes no points.
 """
 
 from __future__ import annotations
@@ -288,12 +288,33 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
     """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded.
 
     ``salt`` fixes the grading seeds (default: fresh random ones); ``hide`` lists more folders
-    the learner's code must not see (a course folder with other students' work).
+    the learner's code must not see (a course folder with other students' work). Whatever the
+    file holds, the result is a Grade or UngradableNotebook: a failure while reviewing, running
+    or verifying it becomes a grade of 0 with the reason in ``errors``, so that one submission
+    never stops a class's batch.
     """
     path = Path(path).resolve()
     learner = read_notebook(path)
     source_path = Path(source) if source else find_source(path)
     source_nb = read_notebook(source_path)
+    try:
+        return _grade(path, learner, source_nb, timeout=timeout, call_timeout=call_timeout,
+                      limits=limits, salt=salt, hide=hide)
+    except Exception as exc:  # noqa: BLE001 - one submission's failure is its own verdict
+        return failed_grade(path.name, source_nb, f"the grader could not grade this notebook "
+                            f"({type(exc).__name__}: {str(exc)[:200]}); it earns nothing until an "
+                            "instructor looks at it")
+
+
+def failed_grade(name: str, source_nb, reason: str) -> Grade:
+    """0 points on every test cell of ``source_nb``, with ``reason``."""
+    cells = [CellResult(grade_id=grade_id(c) or "?", score=0.0, max_score=points(c), passed=False,
+                        message=f"not graded: {reason}") for c in source_nb.cells if is_test_cell(c)]
+    return Grade(notebook=name, score=0.0, max_score=float(sum(c.max_score for c in cells)),
+                 cells=cells, errors=[f"ungradable: {reason}"])
+
+
+def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, salt, hide) -> Grade:
     answers = collect_answers(source_nb, learner)
     tests = [(cell, remote.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
@@ -305,15 +326,13 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
     notes = structure_notes(source_nb, learner)
     out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems,
                 answers=answers.sources)
+    # The static review is a signal for the instructor, not a defence: points come only from
+    # the verdicts, and a flag marks the submission for a look without taking them away.
     for gid, reasons in answers.flagged.items():
-        out.errors.append(f"flagged {gid}: {'; '.join(reasons)} (this exercise earns nothing)")
+        out.errors.append(f"flagged {gid}: {'; '.join(reasons)} (for review; the points stand as graded)")
     for cell, specs in tests:
         passed, message = True, ""
         for spec in specs:
-            if spec.name in answers.flagged:
-                passed, message = False, ("flagged: the answer cell " + "; ".join(answers.flagged[spec.name])
-                                          + ". An answer cell should only define its exercise.")
-                break
             passed, message = plan.verdict(spec, records)
             if not passed:
                 break

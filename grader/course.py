@@ -208,6 +208,25 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> d
     return result
 
 
+def _grade_student_or_zero(root: Path, assignment: str, student: str, timeout: int) -> dict:
+    """_grade_student, or 0 with the reason when anything about this submission fails: one
+    student's files never stop the class's batch."""
+    try:
+        return _grade_student(root, assignment, student, timeout)
+    except Exception as exc:  # noqa: BLE001 - recorded as this submission's verdict
+        source = read_notebook(root / "source" / assignment / f"{assignment}.ipynb")
+        reason = f"the grader could not grade this submission ({type(exc).__name__}: {str(exc)[:200]})"
+        result = check.failed_grade(f"{assignment}.ipynb", source, reason).to_json()
+        result["student"] = student
+        verdicts = _state(root) / "verdicts" / assignment
+        verdicts.mkdir(parents=True, exist_ok=True)
+        (verdicts / f"{student}.json").write_text(json.dumps(result))
+        staged = _state(root) / "staged" / student / assignment
+        staged.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / "release" / assignment / f"{assignment}.ipynb", staged / f"{assignment}.ipynb")
+        return result
+
+
 def autograde(root: Path, assignment: str, *, jobs: int | None = None,
               timeout: int = check.DEFAULT_CELL_TIMEOUT) -> list[dict]:
     """Grade every submission of ``assignment`` in parallel, then record it with nbgrader."""
@@ -219,7 +238,7 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None,
     import torch  # noqa: F401 - imported once here: the grading threads must not race to import it
     jobs = jobs or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda s: _grade_student(root, assignment, s, timeout), students))
+        results = list(pool.map(lambda s: _grade_student_or_zero(root, assignment, s, timeout), students))
     _nbgrader(root, "autograde", assignment, "--force",
               f"--CourseDirectory.submitted_directory={_state(root) / 'staged'}")
     write_review(root, assignment, results)

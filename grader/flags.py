@@ -1,9 +1,10 @@
 """Static review of answer cells: patterns that tamper with grading rather than answer.
 
 An answer cell should hold one exercise's definition. Code that reaches into the interpreter,
-the notebook machinery, other files or the course's own solutions is flagged; a flagged
-exercise earns nothing, and the reason goes to the report. The patterns are generic (no
-knowledge of any exercise).
+the notebook machinery, other files or the course's own solutions is flagged, and the reason
+goes to the report and the review CSV for an instructor to look at. A flag changes no points:
+integrity comes from the sandbox and the trusted verification (grader.check), which hold with
+this review switched off. The patterns are generic (no knowledge of any exercise).
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ def _root_name(node) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+class Unreadable(Exception):
+    """Source that Python's parser cannot turn into a tree (the message says why)."""
+
+
+def parse(source: str) -> ast.Module:
+    """``ast.parse(source)``; SyntaxError for code that is not Python, ``Unreadable`` for code
+    the parser gives up on (nested too deeply for its recursion or memory, not encodable)."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        raise
+    except (RecursionError, MemoryError):
+        raise Unreadable("nested too deeply for Python's parser") from None
+    except (ValueError, UnicodeError) as exc:
+        raise Unreadable(f"not readable as Python ({type(exc).__name__})") from None
+
+
 def review(source: str) -> list[str]:
     """Reasons this answer cell is flagged (empty when it looks like an honest answer)."""
     reasons = []
@@ -89,9 +107,19 @@ def review(source: str) -> list[str]:
     if re.search(r"^\s*[%!]", source, re.M):
         reasons.append("uses IPython magics or shell commands")
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return reasons  # a syntax error fails on its own; nothing to review
+    except Unreadable as exc:
+        return sorted(set(reasons + [f"its code could not be reviewed ({exc})"]))
+    try:
+        return sorted(set(reasons + _review_tree(tree)))
+    except (RecursionError, MemoryError):
+        return sorted(set(reasons + ["its code could not be reviewed (nested too deeply)"]))
+
+
+def _review_tree(tree) -> list[str]:
+    reasons = []
     modules = _module_names(tree)
     # nn.Module.modules() is an honest method call; sys.modules is only ever read, never called.
     module_method_calls = {id(node.func) for node in ast.walk(tree)
@@ -127,13 +155,13 @@ def review(source: str) -> list[str]:
             reasons.append(f"{FORBIDDEN_METHODS[node.name]} (def {node.name})")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             reasons.append(f"rebinds names outside its function ({', '.join(node.names)})")
-    return sorted(set(reasons))
+    return reasons
 
 
 def defined_names(source: str) -> list[str]:
     """Top-level functions and classes a cell defines (for matching cells without metadata)."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        tree = parse(source)
+    except (SyntaxError, Unreadable):
         return re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", source, re.M)
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]

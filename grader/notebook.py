@@ -38,6 +38,10 @@ def read_notebook(path: str | Path) -> NotebookNode:
         raise UngradableNotebook(f"{path}: not a notebook (JSON nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise UngradableNotebook(f"{path}: not a notebook (no list of cells)")
+    try:
+        data = _without_surrogates(data)
+    except RecursionError:
+        raise UngradableNotebook(f"{path}: not a notebook (JSON nested too deeply)") from None
     if data.get("nbformat") != 4:
         raise UngradableNotebook(f"{path}: unsupported notebook format {data.get('nbformat')!r} "
                                  "(expected 4)")
@@ -61,6 +65,25 @@ def read_notebook(path: str | Path) -> NotebookNode:
     except Exception as exc:  # noqa: BLE001 - any malformation is the same verdict
         raise UngradableNotebook(f"{path}: not a notebook ({exc})") from None
     return nb
+
+
+def _without_surrogates(value):
+    """``value`` with every lone surrogate in its strings replaced by "?".
+
+    JSON may spell them (``"\\ud800"``) and json.loads returns them, but no UTF-8 text can hold
+    one: Python's parser, the notebook writer and the kernel would all fail on it later.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def nbgrader_meta(cell) -> dict:

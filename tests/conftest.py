@@ -96,9 +96,22 @@ def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:
 
 def apply_edit(path: Path, edit: str | None) -> None:
     """A structural edit a learner (or a tool) makes: "tag_tests:<tag>" tags every test cell,
-    "delete_tests" deletes them and strips every cell's metadata."""
+    "delete_tests" deletes them and strips every cell's metadata, "scratch_cell:<code>" adds a
+    code cell without metadata at the end, "surrogate:<grade_id>" puts a lone surrogate (valid
+    in notebook JSON, not in UTF-8) in a string of that answer cell."""
+    if edit and edit.startswith("surrogate:"):
+        data = json.loads(path.read_text())
+        for cell in data["cells"]:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == edit.split(":", 1)[1]:
+                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                cell["source"] = source + "\nNOTE = 'broken \ud800 text'\n"
+        path.write_text(json.dumps(data))  # ensure_ascii: the surrogate is written as \\ud800
+        return
     nb = nbformat.read(path, as_version=4)
-    if edit and edit.startswith("tag_tests:"):
+    if edit and edit.startswith("scratch_cell:"):
+        nb.cells.append(nbformat.v4.new_code_cell(edit.split(":", 1)[1]))
+        nb.cells[-1].metadata = {}
+    elif edit and edit.startswith("tag_tests:"):
         for cell in nb.cells:
             if is_test_cell(cell):
                 cell.metadata["tags"] = [edit.split(":", 1)[1]]

@@ -161,6 +161,23 @@ FAULTS = {
         notebook="01_tokens_and_data.ipynb",
         answers={"merge": "def merge(ids, pair, new_id)\n    return ids\n"},
         targets=["merge"], message="merge"),
+    # Source the grader's own parser cannot read: a verdict for that notebook, never a traceback
+    # (and, in a class, never a stopped batch).
+    "attribute_chain_100000_deep": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "x = a" + ".a" * 100_000 + "\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="could not be reviewed"),
+    "unary_chain_100000_deep": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "x = " + "-" * 100_000 + "1\n" + WRONG_SOFTMAX},
+        targets=["softmax"], report="could not be reviewed"),
+    "lone_surrogate": dict(
+        notebook="00_welcome.ipynb", answers={"softmax": WRONG_SOFTMAX},
+        edit="surrogate:softmax", targets=["softmax"], message="softmax"),
+    "deep_chain_in_a_scratch_cell": dict(
+        notebook="01_tokens_and_data.ipynb", answers={"merge": "def merge(ids, pair, new_id)\n"},
+        edit="scratch_cell:x = a" + ".a" * 100_000, targets=["merge"], message="merge",
+        keeps=["get_pair_counts", "decode"]),
     "unsupported_return_type": dict(
         notebook="00_welcome.ipynb",
         answers={"softmax": "def softmax(x, dim=-1):\n    return object()\n"},

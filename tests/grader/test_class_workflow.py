@@ -11,7 +11,7 @@ import zipfile
 
 import nbformat
 
-from attacks.corpus import ATTACKS
+from attacks.corpus import ATTACKS, FAULTS
 from catalogue import nb00_welcome as cat00, nb01_tokens_and_data as cat01
 from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, apply_edit, filled_notebook
 
@@ -23,15 +23,14 @@ ONE_D_BROKEN = SOLVED00.replace('"""Softmax', '"""1-D inputs returned as they ar
 def _roster():
     """student -> (how their 00_welcome submission is made, expected score out of 2)."""
     roster = {}
-    for i, (name, src) in enumerate(list(cat00.VALID["softmax"].items())[:5]):
+    for i, (name, src) in enumerate(list(cat00.VALID["softmax"].items())[:3]):
         roster[f"valid{i}"] = ({"softmax": src}, 2.0)
     roster["solution"] = ({}, 2.0)
     roster["colab_resave"] = ("strip_metadata", 2.0)
     roster["renamed"] = ("rename", 2.0)
     roster["partial0"] = ({"softmax": ONE_D_BROKEN}, 1.0)
     roster["partial1"] = ("zip_partial", 1.0)
-    for i, name in enumerate(["dim0_hardcoded", "no_max_subtraction", "global_max", "log_softmax",
-                              "inplace_subtract_max"]):
+    for i, name in enumerate(["dim0_hardcoded", "global_max", "inplace_subtract_max"]):
         roster[f"wrong{i}"] = ({"softmax": cat00.WRONG["softmax"][name]}, 0.0)
     for name in ["patch_allclose", "import_reference", "input_transformer", "rebind_check",
                  "lying_tensor_subclass", "skip_execution_tags", "os_exit", "set_custom_exc"]:
@@ -39,6 +38,10 @@ def _roster():
     roster["attack_write_gradebook"] = ({"softmax": "import sqlite3\nsqlite3.connect('gradebook.db')"
                                                     ".execute('update grade set auto_score = 99')\n"
                                                     + SOLVED00}, 0.0)
+    # Files the grader's own parser cannot read: each its own 0, the batch goes on.
+    for name in ["attribute_chain_100000_deep", "unary_chain_100000_deep", "lone_surrogate"]:
+        roster[f"hostile_{name}"] = (name, 0.0)
+    roster["hostile_scratch_cell"] = ("scratch_cell", 0.0)
     roster["corrupt"] = ("corrupt", 0.0)
     roster["empty_file"] = ("empty", 0.0)
     roster["syntax_error"] = ({"softmax": "def softmax(x, dim=-1)\n    return x"}, 0.0)
@@ -54,10 +57,14 @@ def _write_submission(student, how, downloads, tmp_path):
     name = f"{student}_00_welcome.ipynb"
     if isinstance(how, dict):
         filled_notebook("00_welcome.ipynb", how, downloads / name)
-    elif how in ATTACKS:
-        entry = ATTACKS[how]
+    elif how in ATTACKS or how in FAULTS:
+        entry = ATTACKS.get(how) or FAULTS[how]
         path = filled_notebook("00_welcome.ipynb", entry["answers"], downloads / name)
         apply_edit(path, entry.get("edit"))
+    elif how == "scratch_cell":
+        path = filled_notebook("00_welcome.ipynb", {"softmax": cat00.WRONG["softmax"]["global_max"]},
+                               downloads / name)
+        apply_edit(path, "scratch_cell:x = " + "-" * 100_000 + "1")
     elif how == "strip_metadata":
         path = filled_notebook("00_welcome.ipynb", {}, downloads / name)
         nb = nbformat.read(path, as_version=4)
@@ -136,7 +143,8 @@ def test_class_of_thirty(tmp_path):
     # The review flags every attack and every broken submission, and no honest one.
     review = {r["student_id"]: r for r in csv.DictReader(open(course / "reports" / "00_welcome-review.csv"))}
     for student in roster:
-        if student.startswith(("attack-", "corrupt", "empty-file", "infinite-loop", "no-notebook")):
+        if student.startswith(("attack-", "corrupt", "empty-file", "infinite-loop", "no-notebook",
+                               "hostile-attribute", "hostile-unary")):
             assert review[student]["flagged"] == "yes", (student, review[student])
         if student.startswith(("valid", "solution", "partial", "wrong")):
             assert review[student]["flagged"] == "no", (student, review[student])
@@ -203,3 +211,34 @@ def test_collect_patterns_and_unsafe_archives(tmp_path):
     assert (submitted / "ann" / "00_welcome" / "homework.ipynb").is_file()
     assert sorted(p.name for p in (submitted / "bob" / "00_welcome").iterdir()) == ["00_welcome.ipynb", "timestamp.txt"]
     assert not list(tmp_path.rglob("escape.ipynb")) and not list(tmp_path.rglob("abs.ipynb"))
+
+
+def test_a_submission_that_breaks_the_grader_is_its_own_zero(tmp_path, monkeypatch):
+    """Whatever fails while one submission is graded (here: the grader itself, made to raise for
+    one student) becomes that student's 0 with the reason; the others are graded and recorded."""
+    from grader import course as workflow
+
+    course = tmp_path / "course"
+    _run("init", course)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for student in ("ann", "bob"):
+        filled_notebook("00_welcome.ipynb", {}, downloads / f"{student}_00_welcome.ipynb")
+    _run("collect", course, "00_welcome", downloads)
+    real = workflow._grade_student
+
+    def breaks_for_bob(root, assignment, student, timeout):
+        if student == "bob":
+            raise OSError("disk on fire")
+        return real(root, assignment, student, timeout)
+
+    monkeypatch.setattr(workflow, "_grade_student", breaks_for_bob)
+    results = {r["student"]: r for r in workflow.autograde(course, "00_welcome", jobs=2)}
+    assert results["ann"]["score"] == 2.0
+    assert results["bob"]["score"] == 0.0 and "disk on fire" in results["bob"]["errors"][0]
+    review = {r["student_id"]: r for r in csv.DictReader(open(course / "reports" / "00_welcome-review.csv"))}
+    assert review["bob"]["flagged"] == "yes" and "disk on fire" in review["bob"]["reasons"]
+    _run("export", course, tmp_path / "grades.csv")
+    scores = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(tmp_path / "grades.csv"))
+              if r["assignment"] == "00_welcome"}
+    assert scores == {"ann": 2.0, "bob": 0.0}
