@@ -21,6 +21,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,9 @@ from .paths import REPO
 DEFAULT_CELL_TIMEOUT = 60           # seconds per notebook cell
 CALL_TIMEOUT = 30                   # seconds per call of a learner's function by the harness
 MAX_RESULT_BYTES = 64 * 2**20       # larger results from the sandbox are refused
-MAX_NOTEBOOK_SECONDS = 600          # wall-clock limit for one notebook, whatever its cells do
+MAX_NOTEBOOK_SECONDS = 600          # wall-clock limit for one run of a notebook, whatever its cells do
+MAX_SUBMISSION_SECONDS = 900        # wall-clock limit for one submission, all its runs together
+MIN_RUN_SECONDS = 20                # a run is not started with less time than this left
 
 
 @dataclass
@@ -200,8 +203,10 @@ def _read_stream(out: bytes | None) -> tuple[dict, int | None, dict | None]:
 
 
 def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
-            limits: sandbox.Limits, hide: list[Path]) -> tuple[dict, list[str]]:
+            limits: sandbox.Limits, hide: list[Path],
+            total_seconds: int = MAX_SUBMISSION_SECONDS) -> tuple[dict, list[str]]:
     """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems).
+    All runs together take at most ``total_seconds`` of wall-clock time.
 
     When a cell ends the process (os._exit, a crash, memory), the notebook runs again without
     that cell; when a call of the learner's function does, that function's remaining calls are
@@ -210,10 +215,17 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_t
     records: dict[str, dict] = {}
     problems: list[str] = []
     skipped: set[int] = set()
+    deadline = time.monotonic() + total_seconds
     for _attempt in range(MAX_ATTEMPTS):
+        left = int(deadline - time.monotonic())
+        if left < MIN_RUN_SECONDS:
+            problems.append(f"grading stopped: this submission used its {total_seconds} s (all runs "
+                            "of the notebook together); what had not run earns nothing")
+            break
         pending = [job for job in plan.jobs if job["id"] not in records]
         new, started, done, timed_out, wall = _run_once(nb, pending, skipped, exercises, timeout=timeout,
-                                                        call_timeout=call_timeout, limits=limits, hide=hide)
+                                                        call_timeout=call_timeout, limits=limits, hide=hide,
+                                                        max_wall=left)
         records.update({k: v for k, v in new.items() if k not in records})
         if done is not None:
             problems += [str(p)[:300] for p in done.get("problems", []) if isinstance(p, str)][:20]
@@ -241,7 +253,7 @@ def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_t
 
 
 def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str], *, timeout: int,
-              call_timeout: int, limits: sandbox.Limits, hide: list[Path]):
+              call_timeout: int, limits: sandbox.Limits, hide: list[Path], max_wall: int = MAX_NOTEBOOK_SECONDS):
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         workdir = Path(tmp)
         pkg = _sandbox_package(workdir, exercises)
@@ -274,7 +286,7 @@ def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str]
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
                              scratch, str(timeout)], str(workdir), hide=hide, limits=limits, uid=uid)
-        wall = min(MAX_NOTEBOOK_SECONDS, 30 + timeout * len(nb.cells) + call_timeout * len(jobs_list))
+        wall = min(MAX_NOTEBOOK_SECONDS, max_wall, 30 + timeout * len(nb.cells) + call_timeout * len(jobs_list))
         out, _err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
                                                   preexec_fn=sandbox.set_limits(limits, uid),
                                                   max_bytes=MAX_RESULT_BYTES)

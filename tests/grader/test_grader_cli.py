@@ -175,3 +175,27 @@ def test_malformed_notebooks_get_a_verdict_never_a_traceback(tmp_path, kind):
         assert result["score"] == 0 and result["max_score"] == 2
     else:
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_time_is_bounded_per_submission_not_per_run(monkeypatch, tmp_path):
+    """A notebook whose cells keep ending the process is run again without them, but all runs
+    together get MAX_SUBMISSION_SECONDS: each run is given only what is left, and none starts
+    with less than MIN_RUN_SECONDS (the sandbox is replaced by a fake that "takes" 400 s a run
+    and reports that code cell 2 ended the process)."""
+    from grader import check
+
+    now = [1000.0]
+    walls = []
+
+    def crashing_run(nb, jobs, skipped, exercises, *, max_wall, **kwargs):
+        walls.append(max_wall)
+        now[0] += 400
+        return {}, 2 + len(skipped), None, False, max_wall
+
+    monkeypatch.setattr(check.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(check, "_run_once", crashing_run)
+    monkeypatch.setattr(check, "MAX_ATTEMPTS", 10)
+    result = check.grade(SOLUTIONS / "00_welcome.ipynb").to_json()
+    assert walls == [900, 500, 100]
+    assert result["score"] == 0
+    assert any("used its 900 s" in e for e in result["errors"]), result["errors"]
