@@ -1,8 +1,12 @@
 """Running an untrusted command with limits: resource limits always, a sandbox where one works.
 
-Under bubblewrap (when it runs here) the command sees the file system read-only, with the
-repository (but its data/) and the given folders hidden, a private size-limited /tmp as its only
-writable space, no network, and its own PID, IPC and UTS namespaces. Run by root, the command
+Under bubblewrap (when it runs here) the command's file system is deny-by-default: a new root
+that holds only the system's programs and libraries (/usr and its /bin, /lib links, a few files
+of /etc), the Python runtime that runs the grader (with any installed copy of gpt2course or the
+grader in it covered), the course's data/, the job's folder, read-only, and a private
+size-limited /tmp, its only writable space. No home folder, no other checkout or copy of the
+course, no course folder or LMS download, no /run (so no Unix socket of the host), no network
+(its own network namespace), and its own PID, IPC and UTS namespaces. Run by root, the command
 also drops to an unprivileged user id of its own, so that the process limit holds (root ignores
 RLIMIT_NPROC). Where bubblewrap cannot run, ``unshare --net`` still removes the network; where
 neither can, only the resource limits apply, and ``describe()`` says so.
@@ -81,43 +85,82 @@ def wrap(argv: list[str], workdir: str, hide: list[Path] = (), limits: Limits = 
     """
     kind = available()
     if kind == "bwrap":
-        tmp = Path("/tmp").resolve()
-        repo = REPO.resolve()
-        runtime = set(_runtime_paths())
-        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
-        # Folders other users cannot traverse (a Python under /root) are replaced by an empty,
-        # traversable tmpfs; what the command needs from inside them is bound back below.
-        blocked = _blocked_ancestors([*runtime, repo / "data", Path(workdir).resolve()])
-        hidden = sorted({repo, *blocked, *(Path(h).resolve() for h in hide)})
-        hidden = [h for h in hidden if h != Path("/") and not any(o != h and _under(h, o) for o in hidden)]
-        for folder in hidden:
-            if folder.is_dir() and not _under(folder, tmp):
-                args += ["--tmpfs", str(folder)]
-        # Bring back what the command needs: the data, Python itself where a hidden folder or the
-        # private /tmp covered it, and the job's folder.
-        keep = {repo / "data", Path(workdir).resolve()}
-        keep |= {p for p in runtime if _under(p, tmp) or any(_under(p, h) for h in hidden)}
-        covers = [*hidden, tmp]
-        made: set[Path] = set()
-        for path in sorted(keep):
-            if not path.exists():
-                continue
-            # bubblewrap creates missing mount points 0700: make them traversable first.
-            for folder in reversed(path.parents):
-                if folder not in made and any(_under(folder, c) and folder != c for c in covers):
-                    args += ["--perms", "0755", "--dir", str(folder)]
-                    made.add(folder)
-            args += ["--ro-bind", str(path), str(path)]
-        args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                 "--die-with-parent", "--new-session", "--chdir", "/tmp"]
-        if uid is not None:  # bubblewrap mounts as root; the command itself runs as ``uid``
-            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                     "--inh-caps=-all", "--bounding-set=-all", "--"]
-        return args + argv
+        return _bwrap(workdir, hide, limits, uid) + argv
     if kind == "unshare":
         return ["unshare", "--net", "--map-root-user", *argv]
     return argv
+
+
+# The host's system folders the command gets (those that exist; a link such as /bin -> usr/bin is
+# made again as a link) and the files of /etc that programs and libraries read.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd", "group",
+             "nsswitch.conf", "hosts", "fonts", "mime.types", "ssl")
+# Packages that must not be importable from the runtime's site-packages (the course's answers,
+# the checks' oracles): the sandbox gets its own stubbed copy on PYTHONPATH instead.
+COURSE_PACKAGES = ("gpt2course", "grader")
+
+
+def _under_any(path: Path, folders) -> bool:
+    return any(_under(path, f) for f in folders)
+
+
+def course_copies(runtime: list[Path]) -> list[Path]:
+    """Installed copies of the course's packages inside the runtime's folders."""
+    found = []
+    for root in runtime:
+        for site in [*root.glob("lib/python*/site-packages"), *root.glob("lib/python*/dist-packages"),
+                     *root.glob("Lib/site-packages")]:
+            found += [site / name for name in COURSE_PACKAGES if (site / name).is_dir()]
+    return sorted(set(found))
+
+
+def _bwrap(workdir: str, hide, limits: Limits, uid: int | None) -> list[str]:
+    args = ["bwrap", "--dev", "/dev", "--proc", "/proc"]
+    made: set[Path] = {Path("/")}
+
+    def parents(path: Path):
+        # bubblewrap creates missing mount points 0700: make them traversable first.
+        for folder in reversed(path.parents):
+            if folder not in made:
+                args.extend(["--perms", "0755", "--dir", str(folder)])
+                made.add(folder)
+        made.add(path)
+
+    for name in SYSTEM_DIRS:
+        path = Path(name)
+        if path.is_symlink():
+            args.extend(["--symlink", os.readlink(path), name])
+            made.add(path)
+        elif path.is_dir():
+            args.extend(["--ro-bind", name, name])
+            made.add(path)
+    for name in ETC_FILES:
+        path = Path("/etc") / name
+        if path.exists():
+            parents(path)
+            args.extend(["--ro-bind", str(path), str(path)])
+    args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
+    system = [Path(d) for d in SYSTEM_DIRS]
+    runtime = sorted({p for p in _runtime_paths() if p.exists() and not _under_any(p, system)})
+    runtime = [p for p in runtime if not any(o != p and _under(p, o) for o in runtime)]
+    keep = [*runtime, (REPO / "data").resolve(), Path(workdir).resolve()]
+    for path in keep:
+        if path.exists():
+            parents(path)
+            args.extend(["--ro-bind", str(path), str(path)])
+    bound = [*system, *keep]
+    covered = [*course_copies([*runtime, *system]), *(Path(h).resolve() for h in hide)]
+    for folder in sorted(set(covered)):
+        if folder.is_dir() and _under_any(folder, bound) and not _under_any(folder, keep[-2:]):
+            args.extend(["--tmpfs", str(folder)])
+    args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+             "--die-with-parent", "--new-session", "--chdir", "/tmp"]
+    if uid is not None:  # bubblewrap mounts as root; the command itself runs as ``uid``
+        args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return args
 
 
 def _blocked_ancestors(paths) -> set[Path]:

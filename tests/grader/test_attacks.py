@@ -7,7 +7,12 @@ grading completes. Each entry is graded in its own run with short time limits.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +20,27 @@ from attacks.corpus import ATTACKS, FAULTS
 from conftest import REPO, apply_edit, filled_notebook, grade_in_process
 
 
+@contextlib.contextmanager
+def _second_clone():
+    """A copy of the course's reference code outside this checkout and outside /tmp (where
+    another clone or download would be), readable by anyone."""
+    folder = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="gpt2course-second-clone-"))
+    try:
+        shutil.copytree(REPO / "gpt2course" / "reference", folder / "gpt2course" / "reference")
+        os.chmod(folder, 0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
 def _grade(entry, tmp_path):
-    answers = {k: v.replace("@REPO@", str(REPO)) for k, v in entry["answers"].items()}
-    path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
-    apply_edit(path, entry.get("edit"))
-    return grade_in_process(path, timeout=15, call_timeout=5)
+    with contextlib.ExitStack() as stack:
+        clone = stack.enter_context(_second_clone()) if entry.get("setup") == "second_clone" else None
+        answers = {k: v.replace("@REPO@", str(REPO)).replace("@CLONE@", str(clone))
+                   for k, v in entry["answers"].items()}
+        path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
+        apply_edit(path, entry.get("edit"))
+        return grade_in_process(path, timeout=15, call_timeout=5)
 
 
 def _target_cells(result, target):

@@ -199,3 +199,16 @@ def test_time_is_bounded_per_submission_not_per_run(monkeypatch, tmp_path):
     assert walls == [900, 500, 100]
     assert result["score"] == 0
     assert any("used its 900 s" in e for e in result["errors"]), result["errors"]
+
+
+def test_a_weaker_sandbox_is_named_in_the_verdict(monkeypatch):
+    from grader import sandbox
+    monkeypatch.setenv("GPT2COURSE_SANDBOX", "unshare")
+    sandbox.available.cache_clear()
+    try:
+        result = grade_in_process(SOLUTIONS / "00_welcome.ipynb")
+    finally:
+        monkeypatch.delenv("GPT2COURSE_SANDBOX")
+        sandbox.available.cache_clear()
+    assert result["score"] == result["max_score"]
+    assert any(e.startswith("sandbox: no network (unshare)") for e in result["errors"]), result["errors"]

@@ -110,3 +110,61 @@ def test_limits_apply_without_any_sandbox(tmp_path, monkeypatch):
         assert _run(code, tmp_path)["memory_unbounded"] is False
     finally:
         sandbox.available.cache_clear()
+
+
+DENY_PROBE = textwrap.dedent("""
+    import json, os, stat
+    found = {key: os.path.exists(path) for key, path in PATHS.items()}
+    sockets = []
+    for top in ("/etc", "/usr", "/tmp", "/root", "/home", "/work", "/var", "/run", "/srv", "/opt", "/mnt"):
+        for root, dirs, files in os.walk(top):
+            for name in files + dirs:
+                try:
+                    if stat.S_ISSOCK(os.lstat(os.path.join(root, name)).st_mode):
+                        sockets.append(os.path.join(root, name))
+                except OSError:
+                    pass
+    found["sockets"] = sockets[:5]
+    found["top"] = sorted(os.listdir("/"))
+    print(json.dumps(found))
+""")
+
+
+@pytest.mark.skipif(sandbox.available() != "bwrap", reason="needs bubblewrap")
+def test_only_what_the_notebook_needs_is_visible(tmp_path, monkeypatch):
+    """Deny by default: another clone of the course (outside this checkout and /tmp), a copy
+    installed in the Python runtime's site-packages, home folders, /run and every Unix socket
+    are out of sight; the runtime's other libraries and data/ are there."""
+    import tempfile
+    from pathlib import Path
+
+    outside = Path(tempfile.mkdtemp(dir=Path.home(), prefix=".gpt2course-sandbox-test-"))
+    try:
+        clone = outside / "second-clone" / "gpt2course" / "reference" / "softmax.py"
+        runtime = outside / "runtime"
+        site = runtime / "lib" / "python3.11" / "site-packages"
+        for path in (clone, site / "gpt2course" / "reference" / "softmax.py",
+                     site / "grader" / "check.py", site / "some_library" / "__init__.py"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x = 1\n")
+        os.chmod(outside, 0o755)
+        real = sandbox._runtime_paths
+        monkeypatch.setattr(sandbox, "_runtime_paths", lambda: real() + [runtime])
+        paths = {"clone": str(clone), "installed_reference": str(site / "gpt2course" / "reference" / "softmax.py"),
+                 "installed_grader": str(site / "grader" / "check.py"),
+                 "library": str(site / "some_library" / "__init__.py"),
+                 "repo_readme": str(REPO / "README.md"), "solutions": str(REPO / "solutions"),
+                 "data": str(REPO / "data" / "tinyshakespeare.txt"), "python": sys.executable,
+                 "run": "/run", "home": "/home", "var": "/var", "etc_shadow": "/etc/shadow"}
+        found = _run(f"PATHS = {paths!r}\n" + DENY_PROBE, tmp_path)
+    finally:
+        import shutil
+        shutil.rmtree(outside)
+    assert found["library"] and found["data"] and found["python"], found
+    hidden = ["clone", "installed_reference", "installed_grader", "repo_readme", "solutions", "run",
+              "home", "var", "etc_shadow"]
+    assert not [k for k in hidden if found[k]], found
+    assert found["sockets"] == [], found["sockets"]
+    assert set(found["top"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
+                                 "tmp", "usr", *{Path(p).parts[1] for p in (sys.prefix, sys.base_prefix,
+                                                                             str(REPO))}}, found["top"]
