@@ -30,7 +30,7 @@ from nbformat.v4 import new_code_cell
 
 from gpt2course.checks import remote
 
-from . import flags, sandbox
+from . import expectations, flags, sandbox
 from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_test_cell,
                        points, read_notebook)
 from .paths import REPO
@@ -336,6 +336,8 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
                                 limits=limits or sandbox.Limits(),
                                 hide=[path.parent, *map(Path, hide)])
     notes = structure_notes(source_nb, learner)
+    if sandbox.available() != "bwrap":  # the weaker guarantee, where the verdict is read
+        notes.append(f"sandbox: {sandbox.describe()}")
     out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems,
                 answers=answers.sources)
     # The static review is a signal for the instructor, not a defence: points come only from
@@ -345,7 +347,7 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
     for cell, specs in tests:
         passed, message = True, ""
         for spec in specs:
-            passed, message = plan.verdict(spec, records)
+            passed, message = plan.verdict(spec, records, validate=expectations.validate)
             if not passed:
                 break
         max_points = points(cell)

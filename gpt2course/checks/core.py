@@ -155,6 +155,8 @@ def expected_error(name: str, result, missing: str) -> tuple[str, str]:
 
 def check_unchanged(name: str, case: Case, before: list, after: list) -> None:
     import torch
+    if len(after) != len(before):
+        raise CheckFailed(f"{name} [{case.label}]: the inputs after the call were not all reported")
     if case.kind == MODULE:
         inputs_before, inputs_after = before[3], after[3]
         if not _same(inputs_before, inputs_after):

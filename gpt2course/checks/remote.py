@@ -78,8 +78,10 @@ class Plan:
     def jobs_json(self) -> str:
         return json.dumps(self.jobs, allow_nan=False)
 
-    def verdict(self, spec: Spec, results: dict[str, dict]) -> tuple[bool, str]:
-        """(passed, message) for ``spec`` given the harness's records by job id."""
+    def verdict(self, spec: Spec, results: dict[str, dict], validate=None) -> tuple[bool, str]:
+        """(passed, message) for ``spec`` given the harness's records by job id. ``validate(call,
+        output, after)`` (grader.expectations.validate) refuses a record whose shape differs
+        from what the call must give, before any check compares values."""
         try:
             for c, case in enumerate(self.cases[spec]):
                 outputs = []
@@ -96,6 +98,11 @@ class Plan:
                         after = wire.from_plain(record["after"])
                     except (wire.WireError, KeyError, TypeError, ValueError, RecursionError):
                         raise CheckFailed(f"{spec.name} [{case.label}]: its result could not be read") from None
+                    if validate is not None:
+                        try:
+                            validate(call, output, after)
+                        except CheckFailed as failure:
+                            raise CheckFailed(f"{spec.name} [{case.label}]: {failure}") from None
                     check_unchanged(spec.name, case, list(call.args) + list(call.kwargs.values()),
                                     list(after))
                     outputs.append(output)

@@ -68,6 +68,63 @@ ATTACKS = {
                             "SRC = np.fromfile(ROOT + '/sol' + 'utions/00_welcome.ipynb', dtype=np.uint8)\n"
                             + WRONG_SOFTMAX},
         targets=["softmax"], report="reads files"),
+    # Run the reference answer from another copy of the course on the machine (a second clone,
+    # an older download, another course's folder): the test plants one in /var/tmp.
+    "reference_from_a_second_clone": dict(
+        notebook="00_welcome.ipynb", setup="second_clone",
+        answers={"softmax": "import glob\n"
+                            "for _p in glob.glob('@CLONE@/**/reference/softmax.py', recursive=True):\n"
+                            "    exec(open(_p).read())\n"
+                            "    break\n"
+                            "else:\n"
+                            "    def softmax(x, dim=-1):\n"
+                            "        return x\n"},
+        targets=["softmax"], report="flagged softmax"),
+    # Rewrite the harness's records on their way out (the learner's code runs in the same
+    # process as the harness): report no inputs after the call, so an in-place change of the
+    # input would have nothing to be compared with ...
+    "forged_report_without_inputs_after": dict(
+        notebook="00_welcome.ipynb",
+        answers={"softmax": "import json\n"
+                            "_dumps = json.dumps\n"
+                            "def _forge(obj, **kw):\n"
+                            "    if isinstance(obj, dict) and 'after' in obj:\n"
+                            "        obj = dict(obj, after=[])\n"
+                            "    return _dumps(obj, **kw)\n"
+                            "json.dumps = _forge\n"
+                            "def softmax(x, dim=-1):\n"
+                            "    x -= x.amax(dim=dim, keepdim=True)\n"
+                            "    e = x.exp()\n"
+                            "    return e / e.sum(dim=dim, keepdim=True)\n"},
+        targets=["softmax"], report="flagged softmax"),
+    # ... or a module's report with no outputs and empty gradients, so a wrong module would
+    # have nothing to be compared ...
+    "forged_report_without_outputs_or_gradients": dict(
+        notebook="04_multi_head_attention.ipynb",
+        answers={"CausalSelfAttention": "import json\n"
+                 "from torch import nn\n"
+                 "_dumps = json.dumps\n"
+                 "def _forge(obj, **kw):\n"
+                 "    ok = obj.get('ok') if isinstance(obj, dict) else None\n"
+                 "    for pair in (ok or {}).get('__dict__', []) if isinstance(ok, dict) else []:\n"
+                 "        if pair[0] == 'outputs':\n"
+                 "            pair[1] = []\n"
+                 "        if pair[0] == 'grads' and isinstance(pair[1], list):\n"
+                 "            pair[1] = [{'__dict__': [['inputs', []], ['parameters', {'__dict__': []}]]}\n"
+                 "                       for _ in pair[1]]\n"
+                 "    return _dumps(obj, **kw)\n"
+                 "json.dumps = _forge\n"
+                 "class CausalSelfAttention(nn.Module):\n"
+                 "    def __init__(self, n_embd, n_head):\n"
+                 "        super().__init__()\n"
+                 "        if n_embd % n_head:\n"
+                 "            raise ValueError('n_embd must be divisible by n_head')\n"
+                 "        self.n_head = n_head\n"
+                 "        self.c_attn = nn.Linear(n_embd, 3 * n_embd)\n"
+                 "        self.c_proj = nn.Linear(n_embd, n_embd)\n"
+                 "    def forward(self, x):\n"
+                 "        return self.c_proj(x)\n"},
+        targets=["CausalSelfAttention"], report="flagged CausalSelfAttention"),
     # Patch builtins so that checks see what they want.
     "patch_builtins": dict(
         notebook="00_welcome.ipynb",

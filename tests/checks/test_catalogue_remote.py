@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import flags
+from grader import expectations, flags
 from gpt2course.checks import remote
 from test_catalogue_checks import MODULES, NOTEBOOK_EXERCISES, build
 
@@ -31,7 +31,7 @@ def _verdicts(exercise: str, fn, salt: str, tmp_path) -> list[tuple[bool, str]]:
     namespace = {exercise: fn}
     exec(remote.harness_source(str(jobs), str(results), 20), namespace)
     records = remote.read_results(results.read_text())
-    return [plan.verdict(spec, records) for spec in specs]
+    return [plan.verdict(spec, records, validate=expectations.validate) for spec in specs]
 
 
 def _entries(kind):
