@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="grade one learner notebook (visible and hidden tests)",
                            description=(
         "Grade NOTEBOOK against its source in solutions/ (matched by its NN_ number). The "
-        "learner's code runs in a sandbox with a per-cell time limit, a memory limit and no "
-        "network, and only computes outputs on inputs the grader chooses; the grader itself "
+        "learner's code runs in a sandbox with a per-cell time limit, a total limit of 15 "
+        "minutes per notebook, a memory limit and no network, and only computes outputs on "
+        "inputs the grader chooses; the grader itself "
         "compares them and awards the points. The file is never modified. Exit status: 0 when "
         "a grade was produced (even 0 points), 2 with a one-line reason when the file cannot "
         "be graded."))
