@@ -28,9 +28,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from gpt2course.checks import remote
-
-from . import expectations, flags, sandbox
+from . import expectations, flags, plans, sandbox
 from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_test_cell,
                        points, read_notebook)
 from .paths import REPO
@@ -167,7 +165,7 @@ def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
     root = Path(gpt2course.__file__).resolve().parent
     pkg = workdir / "pkg"
     shutil.copytree(root, pkg / "gpt2course", ignore=shutil.ignore_patterns("__pycache__"))
-    for rel, text in remote.package_overrides(exercises).items():
+    for rel, text in plans.package_overrides(exercises).items():
         target = pkg / "gpt2course" / rel
         if text is None:
             target.unlink(missing_ok=True)
@@ -202,7 +200,7 @@ def _read_stream(out: bytes | None) -> tuple[dict, int | None, dict | None]:
     return records, started, done
 
 
-def execute(nb, plan: remote.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
+def execute(nb, plan: plans.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
             limits: sandbox.Limits, hide: list[Path],
             total_seconds: int = MAX_SUBMISSION_SECONDS) -> tuple[dict, list[str]]:
     """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems).
@@ -264,7 +262,7 @@ def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str]
         for index in skipped:
             nb.cells[index].source = ("raise SystemError('this cell ended the notebook process "
                                       "while being graded, so it was skipped')")
-        harness = new_code_cell(remote.harness_source(str(jobs), REPORT_PATH, call_timeout))
+        harness = new_code_cell(plans.harness_source(str(jobs), REPORT_PATH, call_timeout))
         harness.metadata["grader"] = {"harness": True}
         nb.cells.append(harness)
         nbformat.write(nb, workdir / "graded.ipynb")
@@ -328,9 +326,9 @@ def failed_grade(name: str, source_nb, reason: str) -> Grade:
 
 def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, salt, hide) -> Grade:
     answers = collect_answers(source_nb, learner)
-    tests = [(cell, remote.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
+    tests = [(cell, plans.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
-    plan = remote.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
+    plan = plans.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
     records, problems = execute(build_run(source_nb, answers), plan, exercises,
                                 timeout=timeout, call_timeout=call_timeout,
                                 limits=limits or sandbox.Limits(),

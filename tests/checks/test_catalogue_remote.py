@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from grader import expectations, flags
-from gpt2course.checks import remote
+from grader import plans as remote
 from test_catalogue_checks import MODULES, NOTEBOOK_EXERCISES, build
 
 SALTS = [f"salt-{i}" for i in range(8)]  # mistakes must be caught whatever the salt

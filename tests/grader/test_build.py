@@ -86,7 +86,7 @@ def test_test_cells_only_call_checks(notebook_name):
     """The grader runs test cells as data (their check calls), so they must hold nothing else."""
     import ast
 
-    from gpt2course.checks import remote
+    from grader import plans as remote
 
     nb = nbformat.read(SOLUTIONS / notebook_name, as_version=4)
     for cell in nb.cells:

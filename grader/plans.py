@@ -1,4 +1,7 @@
-"""Running the checks with the learner's code in another process: points decided by trusted code.
+"""The grader's side of the checks: points decided by trusted code, the learner's code elsewhere.
+
+This is the trust boundary (it lives in grader/, apart from gpt2course/checks/, which is what a
+learner's kernel runs).
 
 The grader reads which checks a test cell runs (``specs_in``), makes a ``Plan`` (the cases'
 inputs as plain data, from seeds the learner cannot know), and appends ``harness_source`` to the
@@ -17,8 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REGISTRY, protocol, wire
-from .core import CheckFailed, Case, build_cases, check_unchanged, finish, raised
+from gpt2course.checks import REGISTRY, protocol, wire
+from gpt2course.checks.core import CheckFailed, Case, build_cases, check_unchanged, finish, raised
 
 
 @dataclass(frozen=True)
