@@ -213,8 +213,30 @@ def prepare(workdir: str, uid: int | None) -> None:
         os.chown(scratch, uid, uid)
 
 
+def own_tasks() -> int:
+    """Processes and threads of this real user id now: what RLIMIT_NPROC counts."""
+    me, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/status") as f:
+                    uid_line = next(line for line in f if line.startswith("Uid:"))
+                if int(uid_line.split()[1]) == me:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except (OSError, StopIteration, ValueError, IndexError):
+                pass
+    return count
+
+
 def set_limits(limits: Limits, uid: int | None):
-    """A preexec_fn: new session, resource limits, and (as root) the unprivileged ``uid``."""
+    """A preexec_fn: new session, resource limits, and (as root) the unprivileged ``uid``.
+
+    Without a uid of its own (a grader that is not root), the command shares the grader's user
+    id, and RLIMIT_NPROC counts that user's every process: the limit is then what the user runs
+    now plus ``limits.processes``, so a fork bomb stops there as well.
+    """
+    nproc = limits.processes if uid is not None else own_tasks() + limits.processes
+
     def apply():
         os.setsid()
         for which, value in ((resource.RLIMIT_AS, limits.memory_bytes),
@@ -223,8 +245,7 @@ def set_limits(limits: Limits, uid: int | None):
                              (resource.RLIMIT_NOFILE, limits.open_files),
                              (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(which, (value, value))
-        if uid is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         if uid is not None and available() != "bwrap":  # under bubblewrap, setpriv drops it
             os.setgroups([])
             os.setgid(uid)

@@ -168,3 +168,19 @@ def test_only_what_the_notebook_needs_is_visible(tmp_path, monkeypatch):
     assert set(found["top"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
                                  "tmp", "usr", *{Path(p).parts[1] for p in (sys.prefix, sys.base_prefix,
                                                                              str(REPO))}}, found["top"]
+
+
+def test_a_grader_without_a_uid_to_give_still_limits_processes(tmp_path):
+    """Where the command keeps the grader's own user id (an instructor who is not root), the
+    process limit counts that user's processes: it is set to what the user runs now plus the
+    sandbox's allowance."""
+    import resource
+    import subprocess
+
+    limits = sandbox.Limits(processes=77)
+    before = sandbox.own_tasks()
+    proc = subprocess.run([sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_NPROC)[0])"],
+                          capture_output=True, text=True, preexec_fn=sandbox.set_limits(limits, None), timeout=60)
+    limit = int(proc.stdout)
+    assert before + 77 - 20 <= limit <= sandbox.own_tasks() + 77 + 20, (before, limit)
+    assert limit < resource.getrlimit(resource.RLIMIT_NPROC)[0] or resource.getrlimit(resource.RLIMIT_NPROC)[0] == -1
