@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from grader import sandbox
+from shutil import which as shutil_which
 
 PROBE = textwrap.dedent("""
     import json, os, socket
@@ -184,3 +185,101 @@ def test_a_grader_without_a_uid_to_give_still_limits_processes(tmp_path):
     limit = int(proc.stdout)
     assert before + 77 - 20 <= limit <= sandbox.own_tasks() + 77 + 20, (before, limit)
     assert limit < resource.getrlimit(resource.RLIMIT_NPROC)[0] or resource.getrlimit(resource.RLIMIT_NPROC)[0] == -1
+
+
+NON_ROOT_PROBE = """
+import json, os, socket, stat
+found = {"uid": os.getuid(), "euid": os.geteuid()}
+found.update({key: os.path.exists(path) for key, path in PATHS.items()})
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3)
+    found["network"] = True
+except OSError:
+    found["network"] = False
+sockets = []
+for top in ("/etc", "/usr", "/tmp", "/var", "/run", "/home", "/work", "/root"):
+    for root, dirs, files in os.walk(top):
+        for name in files + dirs:
+            try:
+                if stat.S_ISSOCK(os.lstat(os.path.join(root, name)).st_mode):
+                    sockets.append(os.path.join(root, name))
+            except OSError:
+                pass
+found["sockets"] = sockets[:5]
+made = 0
+try:
+    for _ in range(2000):
+        if os.fork() == 0:
+            import time
+            time.sleep(20)
+            os._exit(0)
+        made += 1
+except OSError:
+    pass
+found["made"] = made
+print(json.dumps(found), flush=True)
+os._exit(0)
+"""
+
+NON_ROOT_DRIVER = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, PKG)
+    from grader import sandbox
+    workdir = os.path.join(JOB, "job")
+    os.makedirs(workdir)
+    limits = sandbox.Limits(processes=60, scratch_bytes=64 * 2**20)
+    uid = sandbox.pick_uid()
+    argv = sandbox.wrap([sys.executable, "-c", "PATHS = %r\\n" % PATHS + PROBE], workdir, limits=limits, uid=uid)
+    out, err, timed_out = sandbox.run_capped(argv, env={"PATH": "/usr/bin:/bin"}, cwd=workdir, timeout=120,
+                                             preexec_fn=sandbox.set_limits(limits, uid), max_bytes=2**20)
+    print(json.dumps({"kind": sandbox.available(), "uid_given": uid, "timed_out": timed_out,
+                      "err": err.decode(errors="replace")[-500:],
+                      "found": json.loads(out.decode().strip().splitlines()[-1]) if out and out.strip() else None}))
+""")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3") or not shutil_which("useradd"),
+                    reason="creates an unprivileged user: needs root, useradd and the system's python3")
+def test_as_an_unprivileged_user(tmp_path):
+    """The usual instructor is not root. A user the test creates runs the sandbox (bubblewrap
+    in a user namespace, the grader's own user id): another checkout, the course's repository
+    and a planted clone are out of sight, no socket and no network are reachable, and a fork bomb
+    stops at the process limit."""
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    user = "gpt2course-grader-test"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", user], check=True)
+    job = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="gpt2course-nonroot-"))
+    try:
+        (job / "pkg" / "grader").mkdir(parents=True)
+        for name in ("sandbox.py", "paths.py"):
+            shutil.copy(REPO / "grader" / name, job / "pkg" / "grader" / name)
+        (job / "pkg" / "grader" / "__init__.py").write_text("")
+        clone = job / "second-clone" / "gpt2course" / "reference" / "softmax.py"
+        clone.parent.mkdir(parents=True)
+        clone.write_text("x = 1\n")
+        subprocess.run(["chmod", "-R", "a+rX", str(job)], check=True)
+        subprocess.run(["chown", user, str(job)], check=True)
+        paths = {"clone": str(clone), "repo_readme": str(REPO / "README.md"), "run": "/run", "home": "/home"}
+        driver = (f"PKG = {str(job / 'pkg')!r}\nJOB = {str(job)!r}\nPATHS = {paths!r}\n"
+                  f"PROBE = {NON_ROOT_PROBE!r}\n" + NON_ROOT_DRIVER)
+        proc = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", driver],
+                              capture_output=True, text=True, timeout=300, cwd="/")
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["kind"] == "bwrap" and report["uid_given"] is None, report
+    found = report["found"]
+    assert found is not None, report
+    assert found["uid"] != 0 and found["euid"] != 0, found
+    assert not found["network"] and found["sockets"] == [], found
+    assert not (found["clone"] or found["repo_readme"] or found["run"] or found["home"]), found
+    assert found["made"] < 60, found
