@@ -1,20 +1,23 @@
 """Grade one learner notebook against its source in solutions/ (``python -m grader check``).
 
-1. The notebook to run is built from the source: its setup and demo cells, and the learner's
-   answer cells put in by grade_id (or, where metadata was lost, by the name the cell defines).
-   Test cells never run in the learner's process.
+1. The run is built from the source (``build_steps``): its setup and demo cells, and for each
+   exercise the learner's answer cell, found by grade_id (or, where metadata was lost, by the
+   name the cell defines). Test cells never run in the learner's process.
 2. Each test cell's ``check(...)`` calls become a ``Plan``: the cases' inputs, made from seeds
    mixed with a secret salt, written as plain data.
-3. The notebook and a harness cell run in a sandbox (see grader.sandbox) where the checks and
-   the reference code of the exercises being graded are replaced by stubs. The harness calls
-   the learner's functions on the inputs and writes their outputs as plain data.
-4. This process decodes the outputs, verifies them with the checks' oracles and awards points.
-   What grader.flags finds in answer cells marks the submission for review; it changes no points.
+3. In a sandbox (see grader.sandbox), where the checks and the reference code of the exercises
+   being graded are replaced by stubs, run_notebook.py runs the trusted cells; each exercise's
+   answer cell runs in a process forked from it, followed by a harness that calls the learner's
+   function on that exercise's inputs and writes the outputs as plain data. The runner then
+   runs the source's own answer in that cell's place, so later cells and exercises build on
+   code that works.
+4. This process keeps, from each exercise's process, only the records of that exercise's calls,
+   verifies them with the checks' oracles and awards points. What grader.flags finds in answer
+   cells marks the submission for review; it changes no points.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import secrets
@@ -25,8 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell
+from gpt2course.checks import protocol
 
 from . import expectations, flags, plans, sandbox
 from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_test_cell,
@@ -35,10 +37,14 @@ from .paths import REPO
 
 DEFAULT_CELL_TIMEOUT = 60           # seconds per notebook cell
 CALL_TIMEOUT = 30                   # seconds per call of a learner's function by the harness
-MAX_RESULT_BYTES = 64 * 2**20       # larger results from the sandbox are refused
+MAX_RESULT_BYTES = 64 * 2**20       # what one exercise's process may write; more earns it nothing
+MAX_ANSWER_LINE = 2**20             # the runner's own answers are short JSON lines
 MAX_NOTEBOOK_SECONDS = 600          # wall-clock limit for one run of a notebook, whatever its cells do
 MAX_SUBMISSION_SECONDS = 900        # wall-clock limit for one submission, all its runs together
 MIN_RUN_SECONDS = 20                # a run is not started with less time than this left
+# Calls of these kinds build torch optimizers, whose first construction imports torch._dynamo
+# (about 1 s): the runner imports it once, before it forks the exercises' processes.
+BUILDS_OPTIMIZERS = {protocol.OPTIMIZER, protocol.TRAIN, protocol.SAVE_CHECKPOINT, protocol.LOAD_CHECKPOINT}
 
 
 @dataclass
@@ -97,7 +103,15 @@ def collect_answers(source, learner) -> Answers:
     for gid in wanted:
         if gid not in found:
             notes.append(f"answer cell {gid!r} not found in the submission")
-    flagged = {gid: r for gid, src in found.items() if (r := flags.review(src))}
+    flagged = {}
+    for gid, src in found.items():
+        reasons = flags.review(src)
+        others = sorted(flags.bound_names(src) & set(wanted) - {gid})
+        if others:
+            reasons.append(f"defines {', '.join(others)} too, another exercise's name (each exercise is "
+                           "graded on its own answer cell alone)")
+        if reasons:
+            flagged[gid] = reasons
     return Answers(found, flagged, notes)
 
 
@@ -142,23 +156,6 @@ def structure_notes(source, learner) -> list[str]:
     return notes
 
 
-def build_run(source, answers: Answers):
-    """The source's code cells with the learner's answers in; test cells left out."""
-    nb = copy.deepcopy(source)
-    cells = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or is_test_cell(cell):
-            continue
-        gid = grade_id(cell) if is_answer_cell(cell) else None
-        if gid is not None:
-            cell["source"] = answers.sources.get(gid, "raise NotImplementedError()")
-        cell["metadata"] = {}
-        cell["outputs"], cell["execution_count"] = [], None
-        cells.append(cell)
-    nb.cells = cells
-    return nb
-
-
 def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
     """A copy of gpt2course for the sandbox, with the checks and graded references stubbed."""
     import gpt2course
@@ -177,95 +174,178 @@ def _sandbox_package(workdir: Path, exercises: list[str]) -> Path:
 
 CRASHED = ("the notebook process ended while this was being called (os._exit, a crash, or out of "
            "memory)")
-REPORT_PATH = "/dev/fd/99"   # the runner's report stream (see run_notebook.py)
-MAX_ATTEMPTS = 3             # runs of one notebook when cells end the process
+RESULTS_PATH = "/dev/fd/98"  # where the harness writes, in an exercise's own process (run_notebook.py)
+MAX_ATTEMPTS = 3             # runner processes for one notebook, beyond one per exercise whose process ended it
 
 
-def _read_stream(out: bytes | None) -> tuple[dict, int | None, dict | None]:
-    """(harness records by id, last code cell started, the final "done" object) of a report."""
-    records, started, done = {}, None, None
-    for line in (out or b"").decode("utf-8", "replace").splitlines():
+@dataclass
+class Step:
+    """One code cell of the graded run: a trusted cell, or an exercise (the learner's answer cell,
+    graded in a process of its own, then the source's answer in its place for the cells after)."""
+    source: str                  # the trusted cell, or the exercise's answer from solutions/
+    name: str | None = None      # the exercise, for an answer cell
+    learner: str | None = None   # the learner's answer cell
+    imports: str = ""            # the import statements of the learner's answer cells before it
+
+
+def build_steps(source_nb, answers: Answers) -> list[Step]:
+    """The source's code cells in order, test cells left out, answer cells as exercises.
+
+    An exercise's process starts from the trusted cells and the reference answers before it, so
+    nothing another answer cell does reaches it; only the imports of the learner's earlier answer
+    cells are run first (each on its own, its failure ignored), so that an answer using a module
+    imported in an earlier cell works as it did in the learner's notebook."""
+    steps, imports = [], []
+    for cell in source_nb.cells:
+        if cell.get("cell_type") != "code" or is_test_cell(cell):
+            continue
+        if is_answer_cell(cell):
+            gid = grade_id(cell)
+            learner = answers.sources.get(gid, "raise NotImplementedError()")
+            steps.append(Step(cell.source, gid, learner, "".join(
+                f"try:\n    {line}\nexcept Exception:\n    pass\n" for line in dict.fromkeys(imports))))
+            imports += flags.import_lines(learner)
+        else:
+            steps.append(Step(cell.source))
+    return steps
+
+
+class _Runner:
+    """The sandboxed run_notebook.py, spoken to one command at a time."""
+
+    def __init__(self, argv, env, cwd, preexec_fn, deadline: float):
+        import queue
+        import subprocess
+        import threading
+        self.deadline = deadline
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+        self.answers: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read_answers, daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _read_answers(self) -> None:
+        """Each answer is a JSON line, an exercise's followed by the ``size`` bytes its process
+        wrote. Anything else (a line too long, a size over the limit, a short read) ends the
+        conversation: the runner is in the sandbox, so its stream is data, not instructions."""
+        out = self.proc.stdout
+        while True:
+            line = out.readline(MAX_ANSWER_LINE)
+            if not line.endswith(b"\n"):
+                break
+            try:
+                answer = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if not isinstance(answer, dict):
+                continue
+            if "size" in answer:
+                size = answer["size"]
+                if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_RESULT_BYTES:
+                    break
+                answer["data"] = out.read(size)
+                if len(answer["data"]) != size:
+                    break
+            self.answers.put(answer)
+        self.answers.put(None)
+        self._drain(out)
+
+    @staticmethod
+    def _drain(stream) -> None:
+        for _ in iter(lambda: stream.read(1 << 16), b""):
+            pass
+
+    def ask(self, command: dict | None, seconds: float) -> dict | None:
+        """Send ``command`` (None: only wait) and return the next answer; None when the runner
+        ended, stopped answering within ``seconds`` or ran out of the run's time."""
+        import queue
+        if command is not None:
+            try:
+                self.proc.stdin.write((json.dumps(command) + "\n").encode())
+                self.proc.stdin.flush()
+            except OSError:
+                return None
         try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if not isinstance(obj, dict):
-            continue
-        if isinstance(obj.get("id"), str):
-            records.setdefault(obj["id"], obj)
-        elif isinstance(obj.get("cell"), int) and not isinstance(obj.get("cell"), bool):
-            started = obj["cell"]
-        elif obj.get("done") is True:
-            done = obj
-    return records, started, done
+            return self.answers.get(timeout=max(0.0, min(seconds, self.deadline - time.monotonic())))
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            self.proc.kill()
+        self.proc.wait()
 
 
-def execute(nb, plan: plans.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
+def execute(steps: list[Step], plan: plans.Plan, exercises: list[str], *, timeout: int, call_timeout: int,
             limits: sandbox.Limits, hide: list[Path],
             total_seconds: int = MAX_SUBMISSION_SECONDS) -> tuple[dict, list[str]]:
-    """Run ``nb`` plus the harness in the sandbox: (harness records by job id, problems).
-    All runs together take at most ``total_seconds`` of wall-clock time.
+    """Run ``steps`` in the sandbox: (harness records by job id, problems). All runner processes
+    together take at most ``total_seconds`` of wall-clock time.
 
-    When a cell ends the process (os._exit, a crash, memory), the notebook runs again without
-    that cell; when a call of the learner's function does, that function's remaining calls are
-    recorded as crashed and the harness goes on with the others.
+    Each exercise runs in a process of its own (see run_notebook.py), so a crash or a hang costs
+    only that exercise. When the runner itself ends (a learner's process killed it), a new one
+    replays the trusted cells and goes on after that exercise.
     """
     records: dict[str, dict] = {}
     problems: list[str] = []
     skipped: set[int] = set()
+    start = 0
     deadline = time.monotonic() + total_seconds
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in range(MAX_ATTEMPTS + len(exercises)):
         left = int(deadline - time.monotonic())
         if left < MIN_RUN_SECONDS:
             problems.append(f"grading stopped: this submission used its {total_seconds} s (all runs "
                             "of the notebook together); what had not run earns nothing")
             break
-        pending = [job for job in plan.jobs if job["id"] not in records]
-        new, started, done, timed_out, wall = _run_once(nb, pending, skipped, exercises, timeout=timeout,
-                                                        call_timeout=call_timeout, limits=limits, hide=hide,
-                                                        max_wall=left)
-        records.update({k: v for k, v in new.items() if k not in records})
-        if done is not None:
-            problems += [str(p)[:300] for p in done.get("problems", []) if isinstance(p, str)][:20]
+        stopped, wall = _run_once(steps, start, skipped, plan, exercises, records, problems, timeout=timeout,
+                                  call_timeout=call_timeout, limits=limits, hide=hide, max_wall=left)
+        if stopped is None:
             break
-        if timed_out:
-            problems.append(f"grading stopped after {wall} s (the notebook ran too long)")
-            break
-        if started is None:
+        if stopped == "start":
             problems.append("the notebook could not be started for grading")
             break
-        if started == len(nb.cells):  # the harness: a call of the learner's code ended the process
-            culprit = next((job for job in pending if job["id"] not in records), None)
-            if culprit is None:
-                break
-            for job in pending:
-                if job["name"] == culprit["name"] and job["id"] not in records:
-                    records[job["id"]] = {"id": job["id"], "raised": ["ProcessExit", CRASHED]}
-            problems.append(f"a call of {culprit['name']} ended the notebook process; its other "
-                            "calls were skipped")
-        else:
-            skipped.add(started)
-            problems.append(f"code cell {started + 1} ended the notebook process (out of memory, "
-                            "os._exit, a crash); it was skipped and the notebook run again")
+        if stopped == "time":
+            problems.append(f"grading stopped after {wall} s (the notebook ran too long)")
+            break
+        step = steps[stopped]
+        if step.name is None:  # a trusted cell ended the runner: go on without it
+            skipped.add(stopped)
+            problems.append(f"code cell {stopped + 1} ended the notebook process (out of memory, "
+                            "a crash); it was skipped and the notebook run again")
+        start = stopped + 1
+    else:
+        problems.append("grading stopped: the notebook process was ended too many times; what had not "
+                        "run earns nothing")
     return records, problems
 
 
-def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str], *, timeout: int,
-              call_timeout: int, limits: sandbox.Limits, hide: list[Path], max_wall: int = MAX_NOTEBOOK_SECONDS):
+def _exercise_jobs(plan: plans.Plan, steps: list[Step]) -> dict[int, list[dict]]:
+    """Step index -> the jobs its exercise answers (jobs of no exercise go with the last step)."""
+    index = {s.name: i for i, s in enumerate(steps) if s.name is not None}
+    out: dict[int, list[dict]] = {}
+    for job in plan.jobs:
+        out.setdefault(index.get(job["name"], len(steps)), []).append(job)
+    return out
+
+
+def _run_once(steps, start: int, skipped: set[int], plan, exercises, records: dict, problems: list, *,
+              timeout: int, call_timeout: int, limits: sandbox.Limits, hide: list[Path],
+              max_wall: int = MAX_NOTEBOOK_SECONDS):
+    """One runner process: trusted cells (and the answers of exercises before ``start``) replayed,
+    exercises from ``start`` on graded. Returns (None when it finished, else "start", "time" or
+    the index of the step it stopped at; the wall-clock limit it had)."""
+    jobs_by_step = _exercise_jobs(plan, steps)
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         workdir = Path(tmp)
         pkg = _sandbox_package(workdir, exercises)
         scratch = sandbox.scratch_dir(str(workdir))
-        jobs = workdir / "jobs.json"
-        jobs.write_text(json.dumps(jobs_list, allow_nan=False))
-        nb = copy.deepcopy(nb)
-        for index in skipped:
-            nb.cells[index].source = ("raise SystemError('this cell ended the notebook process "
-                                      "while being graded, so it was skipped')")
-        harness = new_code_cell(plans.harness_source(str(jobs), REPORT_PATH, call_timeout))
-        harness.metadata["grader"] = {"harness": True}
-        nb.cells.append(harness)
-        nbformat.write(nb, workdir / "graded.ipynb")
+        harness = {}
+        for i, jobs in jobs_by_step.items():
+            path = workdir / f"jobs-{i}.json"
+            path.write_text(json.dumps(jobs, allow_nan=False))
+            harness[i] = plans.harness_source(str(path), RESULTS_PATH, call_timeout)
         uid = sandbox.pick_uid()
         sandbox.prepare(str(workdir), uid)
         env = {
@@ -282,14 +362,80 @@ def _run_once(nb, jobs_list: list[dict], skipped: set[int], exercises: list[str]
         }
         if os.environ.get("OMP_NUM_THREADS"):  # the caller's thread budget (make test: 1 per worker)
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
-        argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), str(workdir / "graded.ipynb"),
-                             scratch, str(timeout)], str(workdir), hide=hide, limits=limits, uid=uid)
-        wall = min(MAX_NOTEBOOK_SECONDS, max_wall, 30 + timeout * len(nb.cells) + call_timeout * len(jobs_list))
-        out, _err, timed_out = sandbox.run_capped(argv, env=env, cwd=str(workdir), timeout=wall,
-                                                  preexec_fn=sandbox.set_limits(limits, uid),
-                                                  max_bytes=MAX_RESULT_BYTES)
-        records, started, done = _read_stream(out)
-        return records, started, done, timed_out, wall
+        extra = ["own-pid-namespace"] if sandbox.available() == "bwrap" else []
+        argv = sandbox.wrap([sys.executable, str(pkg / "run_notebook.py"), scratch, str(timeout), *extra],
+                            str(workdir), hide=hide, limits=limits, uid=uid)
+        wall = min(MAX_NOTEBOOK_SECONDS, max_wall)
+        runner = _Runner(argv, env, str(workdir), sandbox.set_limits(limits, uid), time.monotonic() + wall)
+        try:
+            if runner.ask(None, 120) is None:
+                return "start", wall
+            if any(job["kind"] in BUILDS_OPTIMIZERS for job in plan.jobs):
+                runner.ask({"run": -1, "source": "import torch._dynamo"}, timeout + 30)
+            for i, step in enumerate(steps):
+                if i in skipped:
+                    continue
+                if step.name is not None and i >= start:
+                    jobs = jobs_by_step.get(i, [])
+                    seconds = timeout + call_timeout * len(jobs) + 10
+                    answer = runner.ask({"exercise": step.name, "imports": step.imports, "source": step.learner,
+                                         "harness": harness.get(i, "pass"),
+                                         "deadline": seconds, "max_bytes": MAX_RESULT_BYTES}, seconds + 30)
+                    if answer is None:
+                        _crashed(step.name, jobs, records, problems)
+                        return ("time" if time.monotonic() >= runner.deadline else i), wall
+                    _take(step.name, jobs, answer, records, problems, seconds)
+                answer = runner.ask({"run": i, "source": step.source}, timeout + 30)
+                if answer is None:
+                    return ("time" if time.monotonic() >= runner.deadline else i), wall
+            last = jobs_by_step.get(len(steps))
+            if last:  # checks of names no answer cell defines: called where the notebook ends
+                seconds = call_timeout * len(last) + 10
+                answer = runner.ask({"exercise": "the notebook", "source": "pass", "harness": harness[len(steps)],
+                                     "deadline": seconds, "max_bytes": MAX_RESULT_BYTES}, seconds + 30)
+                if answer is not None:
+                    _take("the notebook", last, answer, records, problems, seconds)
+            done = runner.ask({"done": True}, 30)
+            if done is not None:
+                problems += [str(p)[:300] for p in done.get("problems", []) if isinstance(p, str)][:20]
+            return None, wall
+        finally:
+            runner.close()
+
+
+def _crashed(name: str, jobs: list[dict], records: dict, problems: list) -> None:
+    missing = [job for job in jobs if job["id"] not in records]
+    for job in missing:
+        records[job["id"]] = {"id": job["id"], "raised": ["ProcessExit", CRASHED]}
+    problems.append(f"{name}: its answer cell or a call of it ended the notebook process (os._exit, "
+                    "a crash, out of memory); the calls it had not answered earn nothing")
+
+
+def _take(name: str, jobs: list[dict], answer: dict, records: dict, problems: list, seconds: int) -> None:
+    """The records an exercise's process wrote: only its own jobs' ids, the first of each."""
+    wanted = {job["id"] for job in jobs}
+    timed_out = False
+    for line in answer.get("data", b"").decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if isinstance(obj.get("id"), str) and obj["id"] in wanted:
+            records.setdefault(obj["id"], obj)
+        elif obj.get("problem") == "cell timeout" and not timed_out:
+            timed_out = True
+            problems.append(f"{name}: its answer cell ran longer than the cell time limit and was interrupted")
+    missing = [job for job in jobs if job["id"] not in records]
+    status = answer.get("status")
+    if missing and status == "timeout":
+        for job in missing:
+            records[job["id"]] = {"id": job["id"], "raised": [
+                "TimeoutError", f"{name}'s cell and calls ran longer than {seconds} s together"]}
+        problems.append(f"{name}: stopped after {seconds} s (its cell and calls together)")
+    elif missing:
+        _crashed(name, jobs, records, problems)
 
 
 def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout: int = CALL_TIMEOUT,
@@ -329,7 +475,7 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
     tests = [(cell, plans.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
     plan = plans.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
-    records, problems = execute(build_run(source_nb, answers), plan, exercises,
+    records, problems = execute(build_steps(source_nb, answers), plan, exercises,
                                 timeout=timeout, call_timeout=call_timeout,
                                 limits=limits or sandbox.Limits(),
                                 hide=[path.parent, *map(Path, hide)])
@@ -347,6 +493,7 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
         for spec in specs:
             passed, message = plan.verdict(spec, records, validate=expectations.validate)
             if not passed:
+                message += _elsewhere_hint(spec.name, message, answers.sources)
                 break
         max_points = points(cell)
         out.cells.append(CellResult(grade_id=grade_id(cell) or "?", score=max_points if passed else 0.0,
@@ -354,6 +501,20 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
     out.score = float(sum(c.score for c in out.cells))
     out.max_score = float(sum(c.max_score for c in out.cells))
     return out
+
+
+def _elsewhere_hint(name: str, message: str, sources: dict[str, str]) -> str:
+    """For "name 'x' is not defined" where another of the learner's answer cells defines x: why
+    (each exercise runs with its own answer cell only)."""
+    import re
+    missing = re.search(r"name '(\w+)' is not defined", message)
+    if not missing:
+        return ""
+    where = [gid for gid, src in sources.items() if gid != name and missing[1] in flags.bound_names(src)]
+    if not where:
+        return ""
+    return (f" ({missing[1]} is defined in your {where[0]} cell: each exercise is graded with its own answer "
+            "cell and the course's answers to the exercises before it, so define it in this cell too)")
 
 
 def render(g: Grade) -> str:

@@ -158,6 +158,41 @@ def _review_tree(tree) -> list[str]:
     return reasons
 
 
+def bound_names(source: str) -> set[str]:
+    """Every name a cell binds at its top level (def, class, assignment, import, for, with);
+    empty when the cell cannot be parsed."""
+    try:
+        tree = parse(source)
+    except (SyntaxError, Unreadable):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            try:
+                names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            except RecursionError:
+                pass
+    return names
+
+
+def import_lines(source: str) -> list[str]:
+    """The top-level import statements of a cell, as text (``from __future__`` left out);
+    none when the cell cannot be parsed."""
+    try:
+        tree = parse(source)
+    except (SyntaxError, Unreadable):
+        return []
+    lines = []
+    for node in tree.body:
+        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module != "__future__"):
+            lines.append(ast.unparse(node))
+    return lines
+
+
 def defined_names(source: str) -> list[str]:
     """Top-level functions and classes a cell defines (for matching cells without metadata)."""
     try:

@@ -158,6 +158,77 @@ ATTACKS = {
         answers={"softmax": "ip = globals()['get_' + 'ipython']()\n"
                             "ip.events.register('post_run_cell', lambda *a: None)\n" + WRONG_SOFTMAX},
         targets=["softmax"], report="flagged softmax"),
+    # One exercise's code reaching another exercise's grade. Each answer cell runs in a process
+    # of its own, forked after the reference answers of the exercises before it: a later cell
+    # makes its harness also call an earlier exercise (the reference, in that process) on that
+    # exercise's jobs, read from the grader's job files ...
+    "later_cell_runs_earlier_jobs": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"get_pair_counts": "def get_pair_counts(ids):\n    return {}\n",
+                 "decode": "import glob, json\n"
+                           "_load = json.load\n"
+                           "def _more(f, *a, **k):\n"
+                           "    jobs = _load(f, *a, **k)\n"
+                           "    for p in glob.glob('/tmp/**/jobs*.json', recursive=True):\n"
+                           "        with open(p) as g:\n"
+                           "            jobs = [j for j in _load(g) if j.get('name') == 'get_pair_counts'] + jobs\n"
+                           "    return jobs\n"
+                           "json.load = _more\n"
+                           "def decode(ids, merges):\n"
+                           "    vocab = {i: bytes([i]) for i in range(256)}\n"
+                           "    for (a, b), new_id in merges.items():\n"
+                           "        vocab[new_id] = vocab[a] + vocab[b]\n"
+                           "    return b''.join(vocab[i] for i in ids).decode('utf-8', errors='replace')\n"},
+        targets=["get_pair_counts"], report="flagged decode"),
+    # ... or writes the earlier exercise's records itself, computed by the reference it finds
+    # in its process and encoded as the harness would (@WIRE@: the harness's own encoder) ...
+    "later_cell_writes_earlier_records": dict(
+        notebook="04_multi_head_attention.ipynb",
+        answers={"split_heads": "def split_heads(x, n_head):\n"
+                                "    B, T, C = x.shape\n"
+                                "    return x.view(B, n_head, T, C // n_head)\n",
+                 "CausalSelfAttention": "import glob, json, os\n"
+                                        "_w = {}\n"
+                                        "exec(@WIRE@, _w)\n"
+                                        "for _p in glob.glob('/tmp/**/jobs*.json', recursive=True):\n"
+                                        "    for _j in json.load(open(_p)):\n"
+                                        "        if _j['name'] != 'split_heads':\n"
+                                        "            continue\n"
+                                        "        _a = _w['from_plain'](_j['args'], True)\n"
+                                        "        _k = _w['from_plain'](_j['kwargs'], True)\n"
+                                        "        _v = _w['invoke'](split_heads, _j['kind'], _a, _k)\n"
+                                        "        _r = json.dumps({'id': _j['id'], 'ok': _w['to_plain'](_v),\n"
+                                        "                         'after': _w['to_plain'](list(_a) + list(_k.values()))})\n"
+                                        "        for _fd in range(3, 120):\n"
+                                        "            try:\n"
+                                        "                os.write(_fd, (_r + '\\n').encode())\n"
+                                        "            except OSError:\n"
+                                        "                pass\n"
+                                        "@SOLUTION:CausalSelfAttention@"},
+        targets=["split_heads"], report="flagged CausalSelfAttention"),
+    # ... or a later cell defines the earlier exercise again, correctly this time (all of it
+    # the learner's code, but each exercise is graded on its own answer cell) ...
+    "later_cell_redefines_earlier_exercise": dict(
+        notebook="04_multi_head_attention.ipynb",
+        answers={"split_heads": "def split_heads(x, n_head):\n"
+                                "    B, T, C = x.shape\n"
+                                "    return x.view(B, n_head, T, C // n_head)\n",
+                 "CausalSelfAttention": "def split_heads(x, n_head):\n"
+                                        "    B, T, C = x.shape\n"
+                                        "    return x.view(B, T, n_head, C // n_head).transpose(1, 2)\n"
+                                        "@SOLUTION:CausalSelfAttention@"},
+        targets=["split_heads"], report="defines split_heads too", keeps=["CausalSelfAttention"]),
+    # ... or an earlier cell changes what a later exercise's process starts from (a wrong
+    # split_heads, then a library patched so that every later comparison of shapes agrees).
+    "earlier_cell_patches_later_exercises": dict(
+        notebook="04_multi_head_attention.ipynb",
+        answers={"split_heads": "import torch\n"
+                                "torch.Tensor.transpose = lambda self, *a: self\n"
+                                "def split_heads(x, n_head):\n"
+                                "    B, T, C = x.shape\n"
+                                "    return x.view(B, n_head, T, C // n_head)\n"},
+        targets=["split_heads"], report="flagged split_heads",
+        keeps=["merge_heads", "CausalSelfAttention"]),
     # Delete the test cells and strip the notebook's metadata.
     "delete_tests": dict(
         notebook="00_welcome.ipynb", answers={"softmax": WRONG_SOFTMAX},
@@ -214,6 +285,43 @@ FAULTS = {
                               "    return ctypes.string_at(0)\n"},
         targets=["get_batch"], report="ended the notebook process",
         keeps=["get_pair_counts", "merge", "train_bpe", "encode", "decode"]),
+    # A process left behind, or a signal to the runner, costs only the exercise that sent it.
+    "answer_cell_kills_the_runner": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"},
+        targets=["merge"], report="ended the notebook process",
+        keeps=["get_pair_counts", "train_bpe", "encode", "decode", "get_batch"]),
+    "process_left_behind_kills_the_runner_later": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "import os, signal, time\n"
+                          "_runner = os.getppid()\n"
+                          "if os.fork() == 0:\n"
+                          "    os.setsid()\n"
+                          "    if os.fork() == 0:\n"
+                          "        time.sleep(3)\n"
+                          "        os.kill(_runner, signal.SIGKILL)\n"
+                          "    os._exit(0)\n"
+                          "def merge(ids, pair, new_id):\n    return ids\n"},
+        targets=["merge"], message="merge",
+        keeps=["get_pair_counts", "train_bpe", "encode", "decode", "get_batch"]),
+    "records_flood_spares_others": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "import os\n"
+                          "_line = b'{\"id\": \"' + b'x' * 1_000_000 + b'\"}\\n'\n"
+                          "for _ in range(80):\n"
+                          "    os.write(98, _line)\n"
+                          "def merge(ids, pair, new_id):\n    return ids\n"},
+        targets=["merge"], message="merge",
+        keeps=["get_pair_counts", "train_bpe", "encode", "decode", "get_batch"]),
+    "odd_records_spare_others": dict(
+        notebook="01_tokens_and_data.ipynb",
+        answers={"merge": "import os\n"
+                          "for _line in ['{\"id\": [1]}', '{\"id\": {}}', '[1, 2]', '[' * 100000,\n"
+                          "              '{\"problem\": 7}', '{\"id\": null, \"ok\": 1}', '\\udcff']:\n"
+                          "    os.write(98, (_line + '\\n').encode('utf-8', 'surrogatepass'))\n"
+                          "def merge(ids, pair, new_id):\n    return ids\n"},
+        targets=["merge"], message="merge",
+        keeps=["get_pair_counts", "train_bpe", "encode", "decode", "get_batch"]),
     "syntax_error": dict(
         notebook="01_tokens_and_data.ipynb",
         answers={"merge": "def merge(ids, pair, new_id)\n    return ids\n"},

@@ -8,16 +8,18 @@ grading completes. Each entry is graded in its own run with short time limits.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from attacks.corpus import ATTACKS, FAULTS
-from conftest import REPO, apply_edit, filled_notebook, grade_in_process
+from conftest import REPO, SOLUTIONS, answer_cells, apply_edit, filled_notebook, grade_in_process
 
 
 @contextlib.contextmanager
@@ -33,10 +35,28 @@ def _second_clone():
         shutil.rmtree(folder)
 
 
+def _expand(source: str, solved: dict[str, str]) -> str:
+    """``@SOLUTION:name@`` in an entry's source: the solution's answer cell for ``name``;
+    ``@WIRE@``: the source of the harness's encoder, as a string literal (it is public)."""
+    from gpt2course.checks import protocol, wire
+    source = source.replace("@WIRE@", repr(inspect.getsource(wire) + "\n\n" + inspect.getsource(protocol)))
+    for name, answer in solved.items():
+        source = source.replace(f"@SOLUTION:{name}@", answer)
+    assert "@SOLUTION:" not in source, source
+    return source
+
+
+def _assert_kept(name, entry, result):
+    for kept in entry.get("keeps", []):
+        for cell in _target_cells(result, kept):
+            assert cell["passed"], (name, kept, cell)
+
+
 def _grade(entry, tmp_path):
     with contextlib.ExitStack() as stack:
         clone = stack.enter_context(_second_clone()) if entry.get("setup") == "second_clone" else None
-        answers = {k: v.replace("@REPO@", str(REPO)).replace("@CLONE@", str(clone))
+        solved = answer_cells(nbformat.read(SOLUTIONS / entry["notebook"], as_version=4))
+        answers = {k: _expand(v, solved).replace("@REPO@", str(REPO)).replace("@CLONE@", str(clone))
                    for k, v in entry["answers"].items()}
         path = filled_notebook(entry["notebook"], answers, tmp_path / entry["notebook"])
         apply_edit(path, entry.get("edit"))
@@ -59,6 +79,7 @@ def test_attack_gains_nothing_and_is_reported(name, tmp_path):
             assert cell["score"] == 0, (name, cell)
     report = " | ".join(result["errors"])
     assert entry["report"] in report, f"{name}: {report!r}"
+    _assert_kept(name, entry, result)
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
@@ -72,6 +93,4 @@ def test_fault_gets_a_clear_verdict(name, tmp_path):
     text = " | ".join(result["errors"] + [c["message"] for t in entry["targets"] for c in _target_cells(result, t)])
     expected = entry.get("report") or entry.get("message")
     assert expected in text, f"{name}: {text!r}"
-    for kept in entry.get("keeps", []):
-        for cell in _target_cells(result, kept):
-            assert cell["passed"], (name, kept, cell)
+    _assert_kept(name, entry, result)

@@ -55,8 +55,8 @@ def no_sandbox_run(monkeypatch):
     """The sandboxed run replaced by one in which the notebook reported nothing."""
     seen = []
 
-    def execute(nb, plan, exercises, **kwargs):
-        seen.append(len(nb.cells))
+    def execute(steps, plan, exercises, **kwargs):
+        seen.append(len(steps))
         return {}, ["the notebook could not be started for grading"]
 
     monkeypatch.setattr(check, "execute", execute)

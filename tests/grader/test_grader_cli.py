@@ -181,16 +181,16 @@ def test_time_is_bounded_per_submission_not_per_run(monkeypatch, tmp_path):
     """A notebook whose cells keep ending the process is run again without them, but all runs
     together get MAX_SUBMISSION_SECONDS: each run is given only what is left, and none starts
     with less than MIN_RUN_SECONDS (the sandbox is replaced by a fake that "takes" 400 s a run
-    and reports that code cell 2 ended the process)."""
+    and reports that the next trusted code cell ended the process)."""
     from grader import check
 
     now = [1000.0]
     walls = []
 
-    def crashing_run(nb, jobs, skipped, exercises, *, max_wall, **kwargs):
+    def crashing_run(steps, start, skipped, *args, max_wall, **kwargs):
         walls.append(max_wall)
         now[0] += 400
-        return {}, 2 + len(skipped), None, False, max_wall
+        return next(i for i, step in enumerate(steps) if step.name is None and i >= start), max_wall
 
     monkeypatch.setattr(check.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(check, "_run_once", crashing_run)
