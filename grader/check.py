@@ -210,6 +210,15 @@ def build_steps(source_nb, answers: Answers) -> list[Step]:
     return steps
 
 
+def _json_object(line: str | bytes) -> dict | None:
+    """The JSON object on ``line``; None for anything else (text from the sandbox is data)."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 class _Runner:
     """The sandboxed run_notebook.py, spoken to one command at a time."""
 
@@ -233,11 +242,8 @@ class _Runner:
             line = out.readline(MAX_ANSWER_LINE)
             if not line.endswith(b"\n"):
                 break
-            try:
-                answer = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if not isinstance(answer, dict):
+            answer = _json_object(line)
+            if answer is None:
                 continue
             if "size" in answer:
                 size = answer["size"]
@@ -416,11 +422,8 @@ def _take(name: str, jobs: list[dict], answer: dict, records: dict, problems: li
     wanted = {job["id"] for job in jobs}
     timed_out = False
     for line in answer.get("data", b"").decode("utf-8", "replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if not isinstance(obj, dict):
+        obj = _json_object(line)
+        if obj is None:
             continue
         if isinstance(obj.get("id"), str) and obj["id"] in wanted:
             records.setdefault(obj["id"], obj)

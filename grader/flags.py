@@ -158,15 +158,19 @@ def _review_tree(tree) -> list[str]:
     return reasons
 
 
+def _tree(source: str) -> ast.Module | None:
+    """``parse(source)``, or None for code that is not Python or that the parser gives up on."""
+    try:
+        return parse(source)
+    except (SyntaxError, Unreadable):
+        return None
+
+
 def bound_names(source: str) -> set[str]:
     """Every name a cell binds at its top level (def, class, assignment, import, for, with);
     empty when the cell cannot be parsed."""
-    try:
-        tree = parse(source)
-    except (SyntaxError, Unreadable):
-        return set()
     names = set()
-    for node in tree.body:
+    for node in getattr(_tree(source), "body", []):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -182,21 +186,13 @@ def bound_names(source: str) -> set[str]:
 def import_lines(source: str) -> list[str]:
     """The top-level import statements of a cell, as text (``from __future__`` left out);
     none when the cell cannot be parsed."""
-    try:
-        tree = parse(source)
-    except (SyntaxError, Unreadable):
-        return []
-    lines = []
-    for node in tree.body:
-        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module != "__future__"):
-            lines.append(ast.unparse(node))
-    return lines
+    return [ast.unparse(node) for node in getattr(_tree(source), "body", [])
+            if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module != "__future__")]
 
 
 def defined_names(source: str) -> list[str]:
     """Top-level functions and classes a cell defines (for matching cells without metadata)."""
-    try:
-        tree = parse(source)
-    except (SyntaxError, Unreadable):
+    tree = _tree(source)
+    if tree is None:
         return re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", source, re.M)
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
