@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--call-timeout", type=int, default=None,
                        help="seconds per call of a learner's function by the checks (default 30)")
     check.add_argument("--seed", default=None,
-                       help="fix the grading inputs (default: fresh random inputs every run)")
+                       help="vary the grading inputs: another seed, other hidden inputs (default: the "
+                            "same inputs every run, so the same file always gets the same grade)")
     check.add_argument("--source", default=None, help="grade against this source notebook instead")
 
     build = sub.add_parser("build", help="regenerate notebooks/ and gpt2course/reference/ from solutions/",

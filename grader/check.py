@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -42,6 +41,9 @@ MAX_ANSWER_LINE = 2**20             # the runner's own answers are short JSON li
 MAX_NOTEBOOK_SECONDS = 600          # wall-clock limit for one run of a notebook, whatever its cells do
 MAX_SUBMISSION_SECONDS = 900        # wall-clock limit for one submission, all its runs together
 MIN_RUN_SECONDS = 20                # a run is not started with less time than this left
+# The grading inputs' salt when none is given: one file, one grade, every time. A class is graded
+# with salts from its course secret (grader/course.py), which learners never see.
+DEFAULT_SALT = "grader check"
 # Calls of these kinds build torch optimizers, whose first construction imports torch._dynamo
 # (about 1 s): the runner imports it once, before it forks the exercises' processes.
 BUILDS_OPTIMIZERS = {protocol.OPTIMIZER, protocol.TRAIN, protocol.SAVE_CHECKPOINT, protocol.LOAD_CHECKPOINT}
@@ -446,7 +448,8 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
           salt: str | None = None, hide: list[Path] = ()) -> Grade:
     """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded.
 
-    ``salt`` fixes the grading seeds (default: fresh random ones); ``hide`` lists more folders
+    ``salt`` mixes into the grading seeds (default: ``DEFAULT_SALT``, so a file always gets the
+    same grade); ``hide`` lists more folders
     the learner's code must not see (a course folder with other students' work). Whatever the
     file holds, the result is a Grade or UngradableNotebook: a failure while reviewing, running
     or verifying it becomes a grade of 0 with the reason in ``errors``, so that one submission
@@ -477,7 +480,7 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
     answers = collect_answers(source_nb, learner)
     tests = [(cell, plans.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
-    plan = plans.Plan([s for _, specs in tests for s in specs], salt or secrets.token_hex(16))
+    plan = plans.Plan([s for _, specs in tests for s in specs], DEFAULT_SALT if salt is None else salt)
     records, problems = execute(build_steps(source_nb, answers), plan, exercises,
                                 timeout=timeout, call_timeout=call_timeout,
                                 limits=limits or sandbox.Limits(),

@@ -18,7 +18,7 @@ import numpy as np
 
 from .block import _block_oracle, _shapes as block_shapes
 from .core import Case, CheckFailed, expected_error, register, to_numpy, worst_difference
-from .layers import explain, expect_grads, expect_parameters, ids, matches, module_case, tensor
+from .layers import explain, expect_grads, expect_parameters, edge_ids, ids, matches, module_case, tensor
 from .protocol import LOAD, MODULE, RAISES, weighted_sum
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -237,7 +237,7 @@ def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=Non
 
 def _runs(rng, cfg, shapes, with_targets=False):
     V = cfg["vocab_size"]
-    return [(ids(rng, V, B, T), ids(rng, V, B, T) if with_targets else None) for B, T in shapes]
+    return [(edge_ids(rng, V, B, T), edge_ids(rng, V, B, T) if with_targets else None) for B, T in shapes]
 
 
 def construction(label, cfg, rng, B, T):

@@ -34,6 +34,18 @@ def ids(rng: np.random.Generator, high: int, *shape):
     return torch.tensor(rng.integers(0, high, size=shape), dtype=torch.long)
 
 
+def edge_ids(rng: np.random.Generator, high: int, *shape):
+    """Random ids like ``ids``, with the edge values planted so that no case depends on luck to
+    hold them: the first id is 0 and the last is ``high - 1`` (a loss that ignores id 0, or an
+    embedding one row short, always shows)."""
+    out = ids(rng, high, *shape)
+    flat = out.view(-1)
+    flat[0] = 0
+    if flat.numel() > 1:
+        flat[-1] = high - 1
+    return out
+
+
 def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, verify,
                 *, init_kwargs: dict | None = None, grad_seed: int | None = None,
                 init_seed: int = 0, errors: dict | None = None, expect: dict | None = None,

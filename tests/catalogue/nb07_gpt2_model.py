@@ -52,6 +52,9 @@ _SHAPE_CHECK = """\
 
 WRONG = {
     "GPT": {
+        # ignore_index=0: id 0 is a real token (GPT-2's "!"), and its targets drop out of the loss.
+        # Random targets hold a 0 only now and then; the cases plant one.
+        "loss_ignores_id_0": variant("GPT", ("targets.reshape(B * T))", "targets.reshape(B * T), ignore_index=0)")),
         # No tying: lm_head gets its own (V, n_embd) matrix, 38M extra parameters in GPT-2 small.
         "untied_head": variant("GPT", (_TIE, "")),
         # "Tied" by copying wte's values into a new Parameter: equal at the start, two matrices

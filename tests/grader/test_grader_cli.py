@@ -11,8 +11,9 @@ import sys
 import nbformat
 import pytest
 
-from conftest import (NOTEBOOK_NAMES, NOTEBOOKS, REPO, SOLUTIONS, exercise_scores, grade_in_process,
-                      grade_json, graded_cells)
+from catalogue import nb07_gpt2_model as cat07
+from conftest import (NOTEBOOK_NAMES, NOTEBOOKS, REPO, SOLUTIONS, exercise_scores, filled_notebook,
+                      grade_in_process, grade_json, graded_cells)
 
 
 def run_check(*args):
@@ -212,3 +213,23 @@ def test_a_weaker_sandbox_is_named_in_the_verdict(monkeypatch):
         sandbox.available.cache_clear()
     assert result["score"] == result["max_score"]
     assert any(e.startswith("sandbox: no network (unshare)") for e in result["errors"]), result["errors"]
+
+
+def test_the_same_file_gets_the_same_grade_every_time(tmp_path):
+    """`grader check` with no --seed: byte-identical JSON run after run. The notebook holds a
+    mistake that only some inputs show (a loss that ignores target id 0), which the inputs
+    always show now, and a valid answer; --seed draws other hidden inputs."""
+    path = filled_notebook("07_gpt2_model.ipynb",
+                           {"GPT": cat07.WRONG["GPT"]["loss_ignores_id_0"]},
+                           tmp_path / "07_gpt2_model.ipynb")
+    outputs = {run_check(path, "--json").stdout for _ in range(3)}
+    assert len(outputs) == 1, outputs
+    result = json.loads(outputs.pop())
+    assert all(c["passed"] == c["grade_id"].startswith("test_load_hf_weights") for c in result["cells"]), result
+    again = [grade_in_process(path)["cells"] for _ in range(2)]
+    assert again[0] == again[1] == result["cells"]
+
+    from grader import plans
+    from grader.check import DEFAULT_SALT
+    spec = plans.Spec("GPT", 0, True)
+    assert plans.graded_seed(spec, DEFAULT_SALT) != plans.graded_seed(spec, "another seed")
