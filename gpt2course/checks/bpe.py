@@ -213,7 +213,8 @@ def _train_case(label, text, vocab_size):
     return Case(label=label, args=(text, vocab_size), verify=verify)
 
 
-@register("train_bpe", "merge order, new ids, most frequent pairs, vocabulary size")
+@register("train_bpe", "merge order, new ids, most frequent pairs, vocabulary size",
+          helpers=("get_pair_counts", "merge"))
 def train_cases(rng, hidden):
     if not hidden:
         return [
@@ -256,7 +257,7 @@ def _encode_case(label, text, merges):
     return Case(label=label, args=(text, merges), verify=verify)
 
 
-@register("encode", "training text, unseen text, empty and non-ASCII text")
+@register("encode", "training text, unseen text, empty and non-ASCII text", helpers=("get_pair_counts", "merge"))
 def encode_cases(rng, hidden):
     text, merges = _trained(rng, 80 if not hidden else 150, 300 if not hidden else 340)
     other = random_text(rng, 20)

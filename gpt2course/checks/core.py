@@ -16,12 +16,35 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .protocol import CALL, GRAD, LOAD, MODULE, RAISES, ModuleMismatch, invoke
+from .protocol import CALL, GRAD, LOAD, MODULE, RAISES, invoke
 from .wire import Seeded
 
 
 class CheckFailed(AssertionError):
-    """The learner's code gave a wrong answer; the message says what is probably wrong."""
+    """The learner's code gave a wrong answer; the message says what is probably wrong.
+
+    In a notebook it shows as that message alone, after the frames of the learner's own code
+    where the learner's code raised (``_render_traceback_``, which IPython uses in place of a
+    traceback): no frames of the course's checks."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [*learner_frames(self.__cause__), f"CheckFailed: {self}"]
+
+
+def learner_frames(exc: BaseException | None) -> list[str]:
+    """The frames of ``exc``'s traceback that are the learner's code (not the course's, not a
+    library's), as the lines of a traceback (IPython joins them with newlines), innermost last."""
+    import traceback
+    if exc is None or exc.__traceback__ is None:
+        return []
+    package = __file__.rsplit("/", 2)[0] + "/"  # .../gpt2course/
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(package) and "-packages/" not in f.filename
+              and "/lib/python3" not in f.filename]
+    if not frames:
+        return []
+    return ["Traceback of your code (most recent call last):",
+            *(line.rstrip("\n") for line in traceback.format_list(frames)), f"{type(exc).__name__}: {exc}", ""]
 
 
 @dataclasses.dataclass
@@ -54,14 +77,21 @@ class CheckSpec:
     name: str
     cases: Callable[[np.random.Generator, bool], list[Case]]
     what: str  # a short description shown when everything passes
+    # Other exercises of the same notebook that the reference answer calls: when this check
+    # fails in a notebook and one of them fails its own check, the message says to fix it first.
+    helpers: tuple[str, ...] = ()
+    # The rules the exercise's text states (rule name -> labels of the cases that test it,
+    # visible or hidden); tests/checks/test_rules.py holds the notebooks to them.
+    rules: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def register(name: str, what: str):
+def register(name: str, what: str, *, helpers: tuple[str, ...] = (), rules: dict[str, list[str]] | None = None):
     def wrap(cases):
-        REGISTRY[name] = CheckSpec(name=name, cases=cases, what=what)
+        REGISTRY[name] = CheckSpec(name=name, cases=cases, what=what, helpers=tuple(helpers),
+                                   rules=dict(rules or {}))
         return cases
     return wrap
 
@@ -200,10 +230,8 @@ def run_case(fn: Callable, case: Case, name: str) -> None:
             outputs.append(invoke(fn, call.kind, args, kwargs))
         except NotImplementedError:
             raise not_implemented(name) from None
-        except Exception as exc:
-            if type(exc).__name__ in case.errors or isinstance(exc, ModuleMismatch):
-                raise raised(name, case, type(exc).__name__, str(exc)) from None
-            raise
+        except Exception as exc:  # noqa: BLE001 - the learner's error is the verdict, with their frames
+            raise raised(name, case, type(exc).__name__, str(exc)) from exc
         check_unchanged(name, case, before, list(args) + list(kwargs.values()))
     finish(name, case, outputs)
 
@@ -220,12 +248,38 @@ def run_check(name: str, fn: Callable, *, seed: int = 0, hidden: bool = False,
         raise CheckFailed(f"{name} should be a function (or class), got {type(fn).__name__}. "
                           "Did you run the cell that defines it?")
     cases = build_cases(name, seed=seed, hidden=hidden)
-    for case in cases:
-        run_case(fn, case, name)
+    try:
+        for case in cases:
+            run_case(fn, case, name)
+    except CheckFailed as failure:
+        hint = _helper_hint(name, fn)
+        if hint:
+            raise CheckFailed(f"{hint}\n{failure}") from failure.__cause__
+        raise
     if not quiet:
         print(f"\u2714 {name}: all {len(cases)} {'hidden ' if hidden else ''}checks passed "
               f"({REGISTRY[name].what})")
     return len(cases)
+
+
+def _helper_hint(name: str, fn) -> str:
+    """"your split_heads fails its own test ..." when a helper ``name`` calls, as defined where
+    ``fn`` was defined (the learner's notebook), fails its own visible check; else ""."""
+    import sys
+    namespace = getattr(fn, "__globals__", None)
+    if namespace is None:  # a class: the module it was defined in (a notebook's is __main__)
+        namespace = vars(sys.modules.get(getattr(fn, "__module__", ""), object()))
+    for helper in REGISTRY[name].helpers:
+        obj = namespace.get(helper)
+        if obj is None or not callable(obj):
+            continue
+        try:
+            run_check(helper, obj, quiet=True)
+        except Exception as exc:  # noqa: BLE001 - any failure of the helper is the likely cause
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return (f"your {helper} fails its own test, and {name} calls it: fix {helper} first "
+                    f"(its test says: {first[:300]})")
+    return ""
 
 
 # ---- helpers the checks use to compare -----------------------------------------------------

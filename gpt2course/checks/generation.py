@@ -620,7 +620,8 @@ GENERATE_ERRORS = {
 
 
 @register("generate", "greedy replays with and without the cache, cropping to block_size, "
-                      "options passed on, the generator, eval mode and no_grad")
+                      "options passed on, the generator, eval mode and no_grad",
+          helpers=("sample_next_token", "forward_with_cache"))
 def generate_cases(rng: np.random.Generator, hidden: bool):
     if not hidden:
         cfg = config(47, 12, 2, 2, 16)

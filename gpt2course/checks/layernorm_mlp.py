@@ -227,7 +227,7 @@ def _mlp_case(rng, label, n_embd, B, T, *, grad_seed=None, loaded=True):
                        (B, T, n_embd), grad_seed=grad_seed)
 
 
-@register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients")
+@register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients", helpers=("gelu",))
 def mlp_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
     if not hidden:

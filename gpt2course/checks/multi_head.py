@@ -175,7 +175,8 @@ def _csa_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, 
                        lambda: _csa_mistakes(state, x, n_head), (B, T, n_embd), grad_seed=grad_seed)
 
 
-@register("CausalSelfAttention", "parameters c_attn/c_proj, causal heads, scale, T = 1, gradients")
+@register("CausalSelfAttention", "parameters c_attn/c_proj, causal heads, scale, T = 1, gradients",
+          helpers=("split_heads", "merge_heads"))
 def csa_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
     if not hidden:

@@ -3,10 +3,11 @@
 Round k puts the k-th wrong entry of every exercise into one notebook (other answers solved)
 and grades it with the grader (`grader.check.grade`, what `python -m grader check` runs):
 every exercise given a wrong entry must lose points. Valid variants, all at once, must keep
-full marks.
+full marks. Helper rounds put wrong entries only in the exercises other exercises call: those
+lose points, nothing else does (one mistake, one loss).
 
 `make test` grades one notebook per notebook here (its valid variants) and round 0 of the wrong
-entries; the other rounds are marked slow (`make test-all`), since every entry also goes through
+entries and of the helpers; the other rounds are marked slow (`make test-all`), since every entry also goes through
 the checks in process (tests/checks/test_catalogue_checks.py) and the trusted path
 (tests/checks/test_catalogue_remote.py) in `make test`.
 """
@@ -55,6 +56,38 @@ def test_wrong_implementations_lose_points(module_name, k, tmp_path):
     scores = exercise_scores(grade_in_process(path))
     kept = [f"{ex}/{name}" for ex, (name, _) in entries.items() if not _lost(scores, ex)]
     assert not kept, f"wrong implementations kept full marks: {kept}"
+
+
+def _helper_rounds(module_name):
+    """Round k: the k-th wrong entry of every exercise of the notebook that another one calls."""
+    from gpt2course.checks import REGISTRY
+    wrong = _catalogue(module_name).WRONG
+    helpers = sorted({h for ex in wrong for h in REGISTRY[ex].helpers})
+    depth = max((len(wrong[h]) for h in helpers), default=0)
+    for k in range(depth):
+        yield k, {h: list(wrong[h].items())[k] for h in helpers if k < len(wrong[h])}
+
+
+HELPER_ROUNDS = [pytest.param(m, k, id=f"{m}-helpers-round{k}", marks=[pytest.mark.slow] if k else [])
+                 for m in MODULES for k, _ in _helper_rounds(m)]
+
+
+@pytest.mark.parametrize("module_name, k", HELPER_ROUNDS)
+def test_a_helpers_mistake_costs_only_its_own_cells(module_name, k, tmp_path):
+    """One mistake, one loss: wrong answers in the exercises other exercises call (split_heads,
+    merge, gelu, sample_next_token, ...), every other answer right. The helpers lose points;
+    the exercises that call them keep every point (they are graded with the reference helpers)."""
+    entries = dict(_helper_rounds(module_name))[k]
+    catalogue = _catalogue(module_name)
+    answers = {ex: src for ex, (_, src) in entries.items()}
+    path = filled_notebook(catalogue.NOTEBOOK, answers, tmp_path / catalogue.NOTEBOOK)
+    scores = exercise_scores(grade_in_process(path))
+    kept = [f"{ex}/{name}" for ex, (name, _) in entries.items() if not _lost(scores, ex)]
+    assert not kept, f"wrong implementations kept full marks: {kept}"
+    others = {gid: v for gid, v in scores.items()
+              if not any(gid == f"test_{ex}" or gid.startswith(f"test_{ex}_hidden") for ex in entries)}
+    lost = {gid: v for gid, v in others.items() if v[0] < v[1]}
+    assert not lost, f"{sorted(entries)} wrong ({[n for n, _ in entries.values()]}) cost other cells points: {lost}"
 
 
 @pytest.mark.parametrize("module_name", MODULES)
