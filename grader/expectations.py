@@ -230,6 +230,16 @@ def _load_checkpoint(a, out):
     _checkpoint_state(out["loaded"], "the loaded state", a)
 
 
+def _on_meta(a, out):
+    for run in _list(out, "the runs", len(a["inputs"])):
+        for tensor in _list(run, "a run's output tensors"):
+            _dict(tensor, "an output tensor", {"device", "shape"})
+            if not isinstance(tensor["device"], str):
+                _fail("an output's device is not a name")
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in _list(tensor["shape"], "a shape")):
+                _fail("an output's shape is not a list of sizes")
+
+
 _BY_KIND = {
     protocol.MODULE: (protocol.run_module, _module),
     protocol.GRAD: (protocol.run_with_grad, _grad),
@@ -244,6 +254,7 @@ _BY_KIND = {
     protocol.AUTOCAST: (protocol.run_autocast, _autocast),
     protocol.SAVE_CHECKPOINT: (protocol.run_save_checkpoint, _save_checkpoint),
     protocol.LOAD_CHECKPOINT: (protocol.run_load_checkpoint, _load_checkpoint),
+    protocol.ON_META: (protocol.run_on_meta, _on_meta),
 }
 
 

@@ -152,7 +152,7 @@ def not_implemented(name: str) -> CheckFailed:
 
 
 # Exceptions whose message is itself the verdict (raised by the calling protocol, not by the learner).
-MESSAGE_ERRORS = {"ModuleMismatch", "WireError"}
+MESSAGE_ERRORS = {"ModuleMismatch", "WireError", "MixedDevices"}
 
 
 def raised(name: str, case: Case, type_name: str, message: str) -> CheckFailed:
@@ -266,9 +266,11 @@ def _helper_hint(name: str, fn) -> str:
     """"your split_heads fails its own test ..." when a helper ``name`` calls, as defined where
     ``fn`` was defined (the learner's notebook), fails its own visible check; else ""."""
     import sys
+    if not REGISTRY[name].helpers:
+        return ""
     namespace = getattr(fn, "__globals__", None)
     if namespace is None:  # a class: the module it was defined in (a notebook's is __main__)
-        namespace = vars(sys.modules.get(getattr(fn, "__module__", ""), object()))
+        namespace = getattr(sys.modules.get(getattr(fn, "__module__", None) or ""), "__dict__", {})
     for helper in REGISTRY[name].helpers:
         obj = namespace.get(helper)
         if obj is None or not callable(obj):

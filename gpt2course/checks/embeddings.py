@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import register
-from .layers import construction_case, ids, oracle_case, tensor
+from .layers import construction_case, ids, meta_case, oracle_case, tensor
 
 
 def _oracle(p, idx):
@@ -63,6 +63,7 @@ def embeddings_cases(rng: np.random.Generator, hidden: bool):
             _case(rng, "3 tokens with block_size=8", 20, 8, 5, 2, 3),
             _case(rng, "one token", 7, 4, 3, 3, 1),
             _case(rng, "gradients reach wte and wpe", 13, 6, 4, 2, 5, grad_seed=seed),
+            meta_case("the positions on the input's device", (11, 8, 6), [(ids(rng, 11, 2, 5),)], [(2, 5, 6)]),
         ]
     return [
         _case(rng, "vocab_size=50, block_size=9, n_embd=10: parameters", 50, 9, 10, 1, 4, loaded=False),
@@ -70,4 +71,5 @@ def embeddings_cases(rng: np.random.Generator, hidden: bool):
         _case(rng, "T = block_size = 16, odd n_embd=7", 33, 16, 7, 2, 16),
         _case(rng, "one sequence of one token", 5, 3, 8, 1, 1),
         _case(rng, "gradients, repeated tokens", 3, 12, 6, 3, 11, grad_seed=seed + 1),
+        meta_case("the positions on the input's device, T = 1", (9, 4, 3), [(ids(rng, 9, 3, 1),)], [(3, 1, 3)]),
     ]

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .core import Case, CheckFailed, close, to_numpy, worst_difference
-from .protocol import MODULE, weighted_sum
+from .protocol import MODULE, ON_META, weighted_sum
 
 # float32 rounding in these small computations stays below ~1e-6 relative; known mistakes are
 # off by more than 1e-3 relative (the smallest: exact-erf GELU inside an MLP, ~2e-4 of the
@@ -60,6 +60,31 @@ def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, 
     return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), state, runs,
                                    grad_seed, init_seed, expect, config),
                 kind=MODULE, verify=verify, errors=errors or {})
+
+
+def meta_case(label: str, init_args: tuple, inputs: list, out_shapes: list[tuple], *,
+              init_kwargs: dict | None = None, config: dict | None = None,
+              errors: dict | None = None) -> Case:
+    """A case that builds the learner's module, moves it to the meta device and runs it on each
+    of ``inputs`` (argument tuples) moved there too (protocol.run_on_meta): every output must
+    come out on that device, with the shapes ``out_shapes`` (one tuple per output tensor, for
+    each input alike), and no torch call inside forward may mix it with a CPU tensor: the check
+    that tensors made inside forward follow the input's device, on a machine without a GPU."""
+    runs = [(list(args), {}) for args in inputs]
+
+    def verify(report):
+        for outputs in report:
+            got = [(o["device"], tuple(o["shape"])) for o in outputs]
+            if [g[1] for g in got] != [tuple(s) for s in out_shapes]:
+                raise CheckFailed(f"on another device its outputs have shapes {[g[1] for g in got]}, "
+                                  f"expected {[tuple(s) for s in out_shapes]}")
+            if any(device != "meta" for device, _ in got):
+                raise CheckFailed("with the model and its input on another device, the output came back "
+                                  f"on {sorted({d for d, _ in got if d != 'meta'})}: make every tensor "
+                                  "inside forward on the input's device (device=x.device)")
+
+    return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), runs, config),
+                kind=ON_META, verify=verify, errors=errors or {})
 
 
 def construction_case(label: str, init_args: tuple, parameters: dict, x, out_shape: tuple,

@@ -24,6 +24,7 @@ SAMPLE = "sample"        # fn(logits, ...) on rows repeated many times here (run
 AUTOCAST = "autocast"    # fn(device[, capability]) with a stand-in GPU in torch.cuda (run_autocast)
 SAVE_CHECKPOINT = "save_checkpoint"  # fn(path, model, optimizer, step[, scaler]); the file's bytes back
 LOAD_CHECKPOINT = "load_checkpoint"  # fn(path, model, optimizer[, scaler]) on a file written here
+ON_META = "on_meta"      # a module built, moved to the meta device and run there (run_on_meta)
 
 
 class ModuleMismatch(Exception):
@@ -60,6 +61,8 @@ def invoke(fn, kind, args, kwargs):
         return run_save_checkpoint(fn, *args, **kwargs)
     if kind == LOAD_CHECKPOINT:
         return run_load_checkpoint(fn, *args, **kwargs)
+    if kind == ON_META:
+        return run_on_meta(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -216,6 +219,64 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         kept = getattr(module, "config", None)
         report["config"] = {k: getattr(kept, k, None) for k in config
                             if isinstance(getattr(kept, k, None), (int, float))}
+    return report
+
+
+class MixedDevices(Exception):
+    """A torch call inside forward mixed a tensor on the model's device with one elsewhere."""
+
+
+def run_on_meta(cls, init_args, init_kwargs, inputs, config=None):
+    """Build ``cls`` (as run_module does), move it to the meta device (tensors with a shape and
+    no data: a stand-in for a GPU that every machine has) and call it on each ``(args, kwargs)``
+    of ``inputs``, their tensors moved there too. A torch call that mixes a meta tensor with a
+    CPU one (not a 0-dimensional scalar, which torch allows next to a GPU tensor too) raises
+    MixedDevices: forward made a tensor without ``device=``, and on a GPU it would fail.
+    Returns, per input, every output tensor's device type and shape."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from tensors(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from tensors(v)
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            found = {t.device.type for t in tensors((args, kwargs)) if t.dim() > 0}
+            if "meta" in found and len(found) > 1:
+                name = getattr(func, "__name__", str(func))
+                raise MixedDevices(f"{name} got a tensor on the model's device and one on the CPU: a "
+                                   "tensor made inside forward (torch.arange, torch.ones, torch.tril, ...) "
+                                   "without device=... stays on the CPU; make it on the input's device "
+                                   "(device=x.device)")
+            return func(*args, **kwargs)
+
+    if config is not None:
+        init_args = [make_config(config), *init_args]
+    module = cls(*init_args, **init_kwargs)
+    if not isinstance(module, torch.nn.Module):
+        raise ModuleMismatch(f"it should be a torch.nn.Module, but building it gave a {type(module).__name__}")
+    module = module.to("meta").eval()
+
+    def to_meta(value):
+        if isinstance(value, torch.Tensor):
+            return value.to("meta")
+        if isinstance(value, (list, tuple)):
+            return type(value)(to_meta(v) for v in value)
+        return value
+
+    report = []
+    for args, kwargs in inputs:
+        with Watch():
+            out = module(*to_meta(list(args)), **{k: to_meta(v) for k, v in kwargs.items()})
+        report.append([{"device": t.device.type, "shape": list(t.shape)} for t in tensors(out)])
     return report
 
 

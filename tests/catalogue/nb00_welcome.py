@@ -39,10 +39,35 @@ WRONG = {
             def softmax(x, dim=-1):
                 return x - torch.logsumexp(x, dim=dim, keepdim=True)
             """,
+        # "Removes the infinities to be safe": masked positions get exp(0 - max) > 0.
+        "neginf_replaced_by_zero": variant("softmax", ("    shifted = x - ",
+                                                       "    x = torch.nan_to_num(x, neginf=0.0)\n    shifted = x - ")),
+        # Masks by multiplying: -inf * 0 is NaN.
+        "mask_by_multiplying": variant("softmax", ("shifted = x - x.amax(dim=dim, keepdim=True)",
+                                                   "shifted = (x - x.amax(dim=dim, keepdim=True)) * (x > float('-inf'))")),
         # Uses `dim` in the sum but takes the max over the last axis: the shift is no longer
         # constant along `dim`, so the result is wrong whenever dim is not the last axis.
         "max_ignores_dim": variant("softmax", ("x.amax(dim=dim, keepdim=True)",
                                                "x.max(dim=-1, keepdim=True).values")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "softmax": {
+        "dim0_hardcoded": ("along dim", "you normalised over dimension 0"),
+        "ignores_dim": ("along dim", "you normalised over dimension"),
+        "no_max_subtraction": ("large inputs", "exp overflows"),
+        "global_max": ("large inputs", "maximum of the whole tensor"),
+        "sum_without_keepdim": ("sums to 1", "keepdim=True"),
+        "normalise_over_all_elements": ("sums to 1", "sum over the same dimension"),
+        "inplace_subtract_max": ("input unchanged", "in place"),
+        "returns_float64": ("float32 in, float32 out", "should stay float32"),
+        "log_softmax": ("sums to 1", "log-softmax"),
+        "max_ignores_dim": ("along dim", "maximum you subtract was taken over dimension"),
+        "neginf_replaced_by_zero": ("masked entries", "where the input is -inf"),
+        "mask_by_multiplying": ("masked entries", "0 * (-inf)"),
     },
 }
 

@@ -16,6 +16,9 @@ NOTEBOOK = "02_embeddings.ipynb"
 
 WRONG = {
     "Embeddings": {
+        # Positions made on the CPU: right on a CPU, "Expected all tensors to be on the same
+        # device" on a GPU. The meta-device case shows it on any machine.
+        "positions_on_the_cpu": variant("Embeddings", ("torch.arange(T, device=idx.device)", "torch.arange(T)")),
         # Forgets the position embeddings: wpe is built but never used.
         "no_positions": variant("Embeddings", ("self.wte(idx) + self.wpe(positions)", "self.wte(idx)")),
         # Looks the position table up with the token ids instead of the positions 0 .. T - 1.
@@ -222,7 +225,7 @@ VALID = {
 
                 def forward(self, idx):
                     x = self.wte(idx)
-                    x += self.wpe(torch.arange(idx.shape[1]))
+                    x += self.wpe(torch.arange(idx.shape[1], device=idx.device))
                     return x
             """,
     },

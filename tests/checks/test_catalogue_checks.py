@@ -1,4 +1,5 @@
-"""Walk tests/catalogue: every realistic mistake must lose points, every valid answer must pass.
+"""Walk tests/catalogue: every realistic mistake must lose points, with a message that names it
+(the fragment its module's EXPECT gives), and every valid answer must pass.
 
 Each catalogue entry is the source of a learner's answer cell. It is exec'd in a fresh namespace
 holding what the notebook would already hold (``torch``, ``nn``, ``F``, ``math`` and the
@@ -94,29 +95,44 @@ def build(exercise: str, entry: str, source: str):
     return fn
 
 
-def run_checks(exercise: str, fn) -> dict[str, str]:
-    """{"visible": outcome, "hidden": outcome}; outcome is "pass" or the exception's class name."""
+def run_checks(exercise: str, fn, messages: list[str] | None = None) -> dict[str, str]:
+    """{"visible": outcome, "hidden": outcome}; outcome is "pass" or the exception's class name.
+    The message of each failure is appended to ``messages``."""
     outcomes = {}
     for phase, hidden in (("visible", False), ("hidden", True)):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             try:
                 check(exercise, fn, hidden=hidden, quiet=True)
-            except CheckFailed:
+            except CheckFailed as failure:
                 outcomes[phase] = "CheckFailed"
+                if messages is not None:
+                    messages.append(str(failure))
             except Exception as exc:  # noqa: BLE001 - any exception loses the learner the points
                 outcomes[phase] = type(exc).__name__
+                if messages is not None:
+                    messages.append(f"{type(exc).__name__}: {exc}")
             else:
                 outcomes[phase] = PASS
     return outcomes
 
 
-def _outcome(exercise: str, entry: str, source: str) -> dict[str, str] | str:
+def _outcome(exercise: str, entry: str, source: str, messages: list[str] | None = None) -> dict[str, str] | str:
     try:
         fn = build(exercise, entry, source)
     except Exception as exc:  # noqa: BLE001 - reported by the test itself
         return f"build-error={type(exc).__name__}"
-    return run_checks(exercise, fn)
+    return run_checks(exercise, fn, messages)
+
+
+def expected(module: ModuleType, exercise: str, entry: str) -> tuple[str, str | None]:
+    """(the rule a wrong entry breaks, the fragment its message must hold or None) from the
+    catalogue module's EXPECT."""
+    try:
+        return module.EXPECT[exercise][entry]
+    except (AttributeError, KeyError):
+        raise AssertionError(f"{module.NOTEBOOK}: EXPECT has no (rule, message fragment) for the wrong "
+                             f"answer {exercise}/{entry}") from None
 
 
 def _describe(outcome: dict[str, str] | str) -> str:
@@ -139,7 +155,8 @@ def _params():
 
 @pytest.mark.parametrize("kind, exercise, entry, source", _params())
 def test_catalogue_entry(kind, exercise, entry, source):
-    outcome = _outcome(exercise, entry, source)
+    messages: list[str] = []
+    outcome = _outcome(exercise, entry, source, messages)
     if isinstance(outcome, str):  # the source itself is broken: show why
         build(exercise, entry, source)
         pytest.fail(f"{exercise}/{entry}: {outcome}")
@@ -148,6 +165,11 @@ def test_catalogue_entry(kind, exercise, entry, source):
     if kind == "wrong":
         assert caught, (f"the wrong answer {exercise}/{entry} passes both the visible and the "
                         "hidden checks; if the checks cannot catch it yet, move it to UNCAUGHT")
+        _rule, fragment = expected(MODULES[_stem_of(exercise)], exercise, entry)
+        if fragment is not None:
+            assert fragment.lower() in messages[0].lower(), (
+                f"the message for {exercise}/{entry} should name the mistake ({fragment!r}), but says: "
+                f"{messages[0]}")
     elif kind == "valid":
         assert not caught, (f"the valid answer {exercise}/{entry} is rejected ({summary}); if "
                             "the checks are at fault, move it to VALID_FAILING")
@@ -159,6 +181,36 @@ def test_catalogue_entry(kind, exercise, entry, source):
         assert caught, (f"{exercise}/{entry} now passes the checks: move it from VALID_FAILING "
                         "to VALID")
         pytest.skip(f"known gap: the checks reject the valid answer {exercise}/{entry} ({summary})")
+
+
+def _stem_of(exercise: str) -> str:
+    return next(stem for stem, module in MODULES.items() if exercise in module.WRONG)
+
+
+NAMED_SHARE = 0.90  # of the catalogue's wrong answers, those whose message names the mistake
+
+
+def test_every_wrong_answer_expects_a_rule_and_a_message():
+    """EXPECT lists exactly the WRONG entries, each with a rule its exercise states and a message
+    fragment (None: the message may stay general); at least NAMED_SHARE of them have a fragment."""
+    from gpt2course.checks import REGISTRY
+    total = named = 0
+    problems = []
+    for stem, module in MODULES.items():
+        expect = getattr(module, "EXPECT", {})
+        for exercise, entries in module.WRONG.items():
+            tagged = expect.get(exercise, {})
+            problems += [f"{exercise}/{e}: no EXPECT" for e in entries if e not in tagged]
+            problems += [f"{exercise}/{e}: EXPECT for an entry that is not in WRONG" for e in tagged if e not in entries]
+            for entry, (rule, fragment) in tagged.items():
+                if rule not in REGISTRY[exercise].rules:
+                    problems.append(f"{exercise}/{entry}: the rule {rule!r} is not one of {sorted(REGISTRY[exercise].rules)}")
+                total += 1
+                named += fragment is not None
+    assert not problems, "\n".join(problems)
+    share = named / total
+    print(f"catalogue: {named} of {total} wrong answers ({share:.0%}) get a message that names the mistake")
+    assert share >= NAMED_SHARE, f"only {named} of {total} ({share:.0%}) messages name the mistake"
 
 
 @pytest.mark.parametrize("stem", sorted(MODULES))
