@@ -140,6 +140,48 @@ WRONG = {
                         x = self.wte(idx) + self.wpe(torch.arange(T))
                     return x
             """,
+        # padding_idx=0, a habit from padded NLP batches: row 0 starts at zero and never learns,
+        # but GPT-2's id 0 is a real token ("!").
+        "padding_idx_zero": variant("Embeddings", ("nn.Embedding(vocab_size, n_embd)",
+                                                   "nn.Embedding(vocab_size, n_embd, padding_idx=0)")),
+        # nn.Embedding's arguments the wrong way round: (n_embd, vocab_size).
+        "wte_arguments_swapped": variant("Embeddings", ("nn.Embedding(vocab_size, n_embd)",
+                                                        "nn.Embedding(n_embd, vocab_size)")),
+        # len(idx) is the batch size B, not the sequence length T.
+        "T_from_len": variant("Embeddings", ("T = idx.size(1)", "T = len(idx)")),
+        # Float positions: an embedding looks rows up by integer ids.
+        "float_positions": variant("Embeddings", ("torch.arange(T, device=idx.device)",
+                                                  "torch.arange(T, device=idx.device, dtype=torch.float32)")),
+        # Copy-paste slip: the positions looked up in the token table.
+        "positions_from_wte": variant("Embeddings", ("self.wpe(positions)", "self.wte(positions)")),
+    },
+}
+
+EXPECT = {
+    "Embeddings": {
+        "positions_on_the_cpu": ("positions on idx's device", "on the input's device"),
+        "no_positions": ("token plus position", "token embeddings alone"),
+        "positions_indexed_by_token_ids": ("positions 0 .. T - 1", "indexed with the token ids"),
+        "positions_start_at_1": ("positions 0 .. T - 1", "start at 0, not 1"),
+        "multiplies_instead_of_adding": ("token plus position", "added, not multiplied"),
+        "concatenates_instead_of_adding": ("token plus position", "not concatenated"),
+        "wpe_raw_parameter": ("GPT-2's names", "bare nn.Parameter"),
+        "wpe_sized_by_vocab": ("GPT-2's names", "it has vocab_size rows"),
+        "descriptive_attribute_names": ("GPT-2's names", "GPT-2's names"),
+        "wte_as_linear_on_one_hot": ("GPT-2's names", "nn.Linear(vocab_size, n_embd) would store"),
+        "T_from_batch_dim": ("positions 0 .. T - 1", "not its first, B"),
+        "assumes_full_block": ("positions 0 .. T - 1", "may be less than block_size"),
+        "positions_from_the_end": ("positions 0 .. T - 1", "not end at block_size"),
+        "scales_by_sqrt_n_embd": ("token plus position", "nothing should scale the sum"),
+        "sinusoidal_positions": ("token plus position", "are not rows of wpe"),
+        "through_data": ("every row learns", ".data"),
+        "detached_positions": ("every row learns", "no gradient reached `wpe.weight`"),
+        "forward_under_no_grad": ("every row learns", "torch.no_grad()"),
+        "padding_idx_zero": ("every row learns", "padding_idx"),
+        "wte_arguments_swapped": ("GPT-2's names", "takes the number of rows first"),
+        "T_from_len": ("positions 0 .. T - 1", "not its first, B"),
+        "float_positions": ("positions 0 .. T - 1", "integer"),
+        "positions_from_wte": ("token plus position", "rows of wte, the token table"),
     },
 }
 
@@ -227,6 +269,56 @@ VALID = {
                     x = self.wte(idx)
                     x += self.wpe(torch.arange(idx.shape[1], device=idx.device))
                     return x
+            """,
+        # The positions made on the CPU, then moved to idx's device.
+        "arange_then_to_device": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+
+                def forward(self, idx):
+                    positions = torch.arange(idx.size(-1)).to(idx.device)
+                    return self.wte(idx) + self.wpe(positions)
+            """,
+        # The positions on the table's device (the module's), where idx is too.
+        "arange_on_the_table_device": variant("Embeddings", ("torch.arange(T, device=idx.device)",
+                                                             "torch.arange(T, device=self.wpe.weight.device)")),
+        # nanoGPT-style buffer of all positions, sliced to T: it moves with the module.
+        "position_buffer": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+                    self.register_buffer("pos", torch.arange(block_size), persistent=False)
+
+                def forward(self, idx):
+                    return self.wte(idx) + self.wpe(self.pos[: idx.shape[1]])
+            """,
+        # GPT-2's initialisation (normal, std 0.02) of both tables.
+        "gpt2_initialisation": """
+            import torch
+            from torch import nn
+
+            class Embeddings(nn.Module):
+                def __init__(self, vocab_size, block_size, n_embd):
+                    super().__init__()
+                    self.wte = nn.Embedding(vocab_size, n_embd)
+                    self.wpe = nn.Embedding(block_size, n_embd)
+                    nn.init.normal_(self.wte.weight, std=0.02)
+                    nn.init.normal_(self.wpe.weight, std=0.02)
+
+                def forward(self, idx):
+                    B, T = idx.shape
+                    return self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)).unsqueeze(0)
             """,
     },
 }
