@@ -68,6 +68,22 @@ WRONG = {
         # Transposes the lower triangle "to get rows right": the upper triangle again.
         "tril_transposed": variant("causal_mask",
                                    ("torch.ones(T, T, dtype=torch.bool))", "torch.ones(T, T)).bool().T")),
+        # Forgets the triangle: every position may attend to every other.
+        "all_true": variant("causal_mask", ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
+                                            "torch.ones(T, T, dtype=torch.bool)")),
+        # diagonal=1: each position also sees the next one.
+        "tril_diagonal_1": variant("causal_mask",
+                                   ("dtype=torch.bool))", "dtype=torch.bool), diagonal=1)")),
+        # Only the diagonal: "a position attends to itself".
+        "identity": variant("causal_mask", ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
+                                            "torch.eye(T, dtype=torch.bool)")),
+        # Nested Python lists of bools instead of a tensor.
+        "python_lists": """
+            def causal_mask(T):
+                return [[j <= i for j in range(T)] for i in range(T)]
+            """,
+        # int64 ones, the default of torch.ones(..., dtype=torch.long) habits.
+        "int64_mask": variant("causal_mask", ("torch.bool", "torch.long")),
     },
     "attention": {
         # Softmax over the queries (dim=-2) instead of the keys.
@@ -189,6 +205,96 @@ WRONG = {
                 weights = torch.softmax(scores, dim=-1)
                 return weights @ v, weights
             """,
+        # The softmax written out without subtracting the row maximum: exp overflows float32
+        # once a score passes ~88 (inf / inf = NaN).
+        "exp_without_max": variant("attention", ("    weights = torch.softmax(scores, dim=-1)\n",
+                                                 "    e = scores.exp()\n"
+                                                 "    weights = e / e.sum(dim=-1, keepdim=True)\n")),
+        # Subtracts the maximum of all scores, not each row's: rows far below it underflow to 0 / 0.
+        "global_max_shift": variant("attention", ("    weights = torch.softmax(scores, dim=-1)\n",
+                                                  "    e = (scores - scores.max()).exp()\n"
+                                                  "    weights = e / e.sum(dim=-1, keepdim=True)\n")),
+        # Keeps the weights of the unmasked scores "for plotting"; out itself is right.
+        "weights_before_masking": """
+            import math
+            import torch
+
+            def attention(q, k, v, mask=None):
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                weights = torch.softmax(scores, dim=-1)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                return torch.softmax(scores, dim=-1) @ v, weights
+            """,
+        # GPT-2 small's head size 64 hard-coded: sqrt(64) = 8, whatever q's size.
+        "hardcoded_head_size_64": variant("attention", ("math.sqrt(q.size(-1))", "math.sqrt(64)")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "causal_mask": {
+        "triu": ("past and itself", "not torch.triu"),
+        "true_means_hidden": ("past and itself", "attend to itself"),
+        "diagonal_excluded": ("past and itself", "diagonal=-1 drops it"),
+        "strict_comparison": ("past and itself", "attend to itself"),
+        "comparison_reversed": ("past and itself", "yours allows j >= i"),
+        "float_mask": ("bool", "dtype torch.float32; return a bool tensor"),
+        "additive_minus_inf_mask": ("bool", "additive form"),
+        "uint8_mask": ("bool", "dtype torch.uint8; return a bool tensor"),
+        "extra_batch_dims": ("shape (T, T)", "expected (T, T)"),
+        "numpy_array": ("shape (T, T)", "should return a torch.Tensor, got ndarray"),
+        "tril_transposed": ("past and itself", "yours allows j >= i"),
+        "all_true": ("past and itself", "every entry is True"),
+        "tril_diagonal_1": ("past and itself", "diagonal=1"),
+        "identity": ("past and itself", "only the diagonal is True"),
+        "python_lists": ("shape (T, T)", "should return a torch.Tensor, got list"),
+        "int64_mask": ("bool", "dtype torch.int64; return a bool tensor"),
+    },
+    "attention": {
+        "softmax_over_queries": ("softmax over the keys", "not over the queries"),
+        "softmax_dim_1": ("softmax over the keys", "softmax ran over dimension 1"),
+        "softmax_without_dim": ("softmax over the keys", "without dim="),
+        "no_scale": ("scaled by sqrt(d)", "yours are not scaled"),
+        "scale_by_d": ("scaled by sqrt(d)", "divided by d = "),
+        "multiplies_by_sqrt_d": ("scaled by sqrt(d)", "yours are multiplied by it"),
+        "scale_by_sqrt_of_key_count": ("scaled by sqrt(d)", "not of the sequence length"),
+        "scale_by_sqrt_T": ("scaled by sqrt(d)", "not of the sequence length"),
+        "scale_by_sqrt_dv": ("scaled by sqrt(d)", "not of v's size"),
+        "scales_output_not_scores": ("scaled by sqrt(d)", "yours are not scaled"),
+        "mask_ignored": ("mask before softmax", "the mask had no effect"),
+        "masked_fill_result_discarded": ("mask before softmax", "masked_fill returns a new tensor"),
+        "mask_inverted": ("mask before softmax", "the wrong way round"),
+        "where_branches_swapped": ("mask before softmax", "the wrong way round"),
+        "mask_after_softmax": ("mask before softmax", "applied after the softmax"),
+        "masked_fill_zero": ("mask before softmax", "filled with 0"),
+        "multiplies_scores_by_mask": ("mask before softmax", "multiplied by the mask"),
+        "additive_mask_zero_times_inf": ("mask before softmax", "0 * (-inf)"),
+        "float_mask_blend_nan": ("mask before softmax", "0 * (-inf)"),
+        "adds_bool_mask": ("mask before softmax", "bool mask was added to the scores"),
+        "one_minus_bool_mask": ("mask before softmax", "with a bool tensor is not supported"),
+        "always_causal": ("no mask", "mask=None means no masking"),
+        "if_mask_truthiness": ("no mask", "`if mask is not None:`"),
+        "boolean_index_assignment": ("any leading dimensions", "boolean indexing needs the mask"),
+        "dot_T_on_batched_keys": ("any leading dimensions", "not k.T"),
+        "transpose_1_2": ("any leading dimensions", "not dims 1 and 2"),
+        "bmm_only_3d": ("any leading dimensions", "torch.bmm takes 3-D tensors only"),
+        "returns_weights_first": ("returns (out, weights)", "in that order"),
+        "returns_only_out": ("returns (out, weights)", "not one tensor"),
+        "inplace_divide_q": ("inputs unchanged", "changed its input (argument 1) in place"),
+        "inplace_mul_q": ("inputs unchanged", "changed its input (argument 1) in place"),
+        "returns_float64": ("returns (out, weights)", "keep float32"),
+        "no_softmax": ("softmax over the keys", "the weights are the scores themselves"),
+        "weights_times_k": ("returns (out, weights)", "yours is weights @ k"),
+        "inplace_invert_mask": ("inputs unchanged", "changed its input (argument 4) in place"),
+        "mask_after_softmax_renormalised": ("mask before softmax", "rows renormalised"),
+        "detached_weights": ("gradients", "no gradient flows back to q"),
+        "scores_under_no_grad": ("gradients", "no gradient flows back to q"),
+        "exp_without_max": ("large scores", "exp overflows"),
+        "global_max_shift": ("large scores", "maximum taken over more than the row"),
+        "weights_before_masking": ("mask before softmax", "ignore the mask"),
+        "hardcoded_head_size_64": ("scaled by sqrt(d)", "divided by 8, not by sqrt(d)"),
     },
 }
 
@@ -232,6 +338,17 @@ VALID = {
                         mask[i, j] = True
                 return mask
             """,
+        # Built in NumPy, returned as a torch tensor.
+        "numpy_then_torch": """
+            import numpy as np
+            import torch
+
+            def causal_mask(T):
+                return torch.from_numpy(np.tril(np.ones((T, T), dtype=bool)))
+            """,
+        # A float triangle cast to bool.
+        "float_tril_cast": variant("causal_mask", ("torch.tril(torch.ones(T, T, dtype=torch.bool))",
+                                                   "torch.ones(T, T).tril().bool()")),
     },
     "attention": {
         # einsum for both products.
@@ -348,6 +465,25 @@ VALID = {
                     scores = scores.masked_fill(~mask, float("-inf"))
                 weights = torch.softmax(scores, dim=-1)
                 return (weights @ vd).to(q.dtype), weights.to(q.dtype)
+            """,
+        # Notebook 00's softmax (the course's, or the learner's own).
+        "notebook_00_softmax": variant("attention", ("torch.softmax(scores, dim=-1)", "softmax(scores, dim=-1)")),
+        # The smallest float32 instead of -inf (Hugging Face's habit).
+        "fill_finfo_min": variant("attention", ('float("-inf")', "torch.finfo(scores.dtype).min")),
+        # An additive mask made from the bool one: -1e9 where hidden, 0 where allowed.
+        "additive_minus_1e9": variant("attention", ('scores.masked_fill(~mask, float("-inf"))',
+                                                    "scores + (~mask) * -1e9")),
+        # q and k each scaled by d ** -0.25 (the product is scaled by 1 / sqrt(d)).
+        "scale_q_and_k_by_fourth_root": """
+            import torch
+
+            def attention(q, k, v, mask=None):
+                d = q.shape[-1]
+                scores = (q / d ** 0.25) @ (k / d ** 0.25).transpose(-2, -1)
+                if mask is not None:
+                    scores = torch.where(mask, scores, torch.tensor(float("-inf")))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
             """,
     },
 }

@@ -49,6 +49,14 @@ WRONG = {
              "transpose(1, 2).reshape(B * n_head, T, C // n_head)")),
         # permute with the head-size and time axes in the wrong order: (B, n_head, head_size, T).
         "permute_wrong_order": variant("split_heads", (".transpose(1, 2)", ".permute(0, 2, 3, 1)")),
+        # chunk takes the number of pieces, not their size: chunk(C // n_head) makes head_size
+        # pieces of n_head channels.
+        "chunk_by_head_size": """
+            import torch
+
+            def split_heads(x, n_head):
+                return torch.stack(x.chunk(x.size(-1) // n_head, dim=-1), dim=1)
+            """,
     },
     "merge_heads": {
         # Reshapes (B, n_head, T, head_size) straight to (B, T, C): heads and time mixed.
@@ -72,6 +80,11 @@ WRONG = {
         "averages_heads": """
             def merge_heads(x):
                 return x.mean(dim=1)
+            """,
+        # Sums the heads ("combine them"): (B, T, head_size).
+        "sums_heads": """
+            def merge_heads(x):
+                return x.sum(dim=1)
             """,
     },
     "CausalSelfAttention": {
@@ -186,10 +199,130 @@ WRONG = {
         "c_proj_through_data": variant("CausalSelfAttention", (
             "self.c_proj(merge_heads(y))",
             "F.linear(merge_heads(y), self.c_proj.weight.data, self.c_proj.bias.data)")),
+        # An assert instead of the ValueError the text asks for.
+        "assert_instead_of_valueerror": variant("CausalSelfAttention", (
+            "        if n_embd % n_head != 0:\n"
+            '            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")\n',
+            '        assert n_embd % n_head == 0, "n_embd must be divisible by n_head"\n')),
+        # No check at all: CausalSelfAttention(10, 4) is built, with heads of 10 // 4 = 2 channels.
+        "no_divisibility_check": variant("CausalSelfAttention", (
+            "        if n_embd % n_head != 0:\n"
+            '            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")\n', "")),
+        # The check raises, but another exception than the one asked for.
+        "raises_runtimeerror": variant("CausalSelfAttention", ("raise ValueError(", "raise RuntimeError(")),
+        # The mask is made on the CPU whatever x's device: on a GPU, masked_fill fails.
+        "mask_not_on_x_device": variant("CausalSelfAttention", ("causal_mask(T).to(x.device)", "causal_mask(T)")),
+        # A hand-written attention with torch.tril(torch.ones(T, T)) on the CPU.
+        "tril_ones_on_cpu": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))\n"
+            '        att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))\n'
+            "        y = att.softmax(dim=-1) @ v"))),
+        # An additive mask, rebuilt only when T changes, made on the CPU.
+        "cached_additive_mask_on_cpu": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    if n_embd % n_head:
+                        raise ValueError("n_embd must be divisible by n_head")
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+                    self._mask = None
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    if self._mask is None or self._mask.size(-1) != T:
+                        self._mask = torch.zeros(T, T).masked_fill(~causal_mask(T), float("-inf"))
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+                    scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head) + self._mask
+                    y = torch.softmax(scores, dim=-1) @ v
+                    return self.c_proj(merge_heads(y))
+            """,
+        # masked_fill with 0 instead of -inf: the future still gets weight exp(0 - max).
+        "mask_filled_with_zero": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))\n"
+            "        att = att.masked_fill(~causal_mask(T).to(x.device), 0.0)\n"
+            "        y = att.softmax(dim=-1) @ v"))),
+        # The future's weights zeroed after the softmax: the rows no longer sum to 1.
+        "mask_after_softmax": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(dim=-1)\n"
+            "        y = (att * causal_mask(T).to(x.device)) @ v"))),
+        # Divides by head_size instead of its square root.
+        "scale_by_head_size": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) / q.size(-1)\n"
+            '        att = att.masked_fill(~causal_mask(T).to(x.device), float("-inf"))\n'
+            "        y = att.softmax(dim=-1) @ v"))),
         # Passes the head size where split_heads wants the number of heads.
         "n_head_and_head_size_confused": variant("CausalSelfAttention",
             ("self.n_head = n_head", "self.head_size = n_embd // n_head"),
             ("split_heads(t, self.n_head)", "split_heads(t, self.head_size)")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "split_heads": {
+        "view_without_transpose": ("contiguous heads", "reshaping straight to (B, n_head, T, head_size)"),
+        "interleaved_channels": ("contiguous heads", "not (B, T, head_size, n_head)"),
+        "transpose_then_reshape": ("contiguous heads", "transposing (B, T, C) first"),
+        "transpose_1_3": ("shape", "dims 1 and 3 were swapped"),
+        "forgets_transpose": ("shape", "the head dimension still comes after time"),
+        "split_by_n_head_not_head_size": ("shape", "heads of n_head = 3 channels"),
+        "heads_folded_into_batch": ("shape", "folded into the batch dimension"),
+        "permute_wrong_order": ("shape", "time should come before head_size"),
+        "chunk_by_head_size": ("shape", "heads of n_head = 3 channels"),
+    },
+    "merge_heads": {
+        "reshape_without_transpose": ("heads side by side", "straight to (B, T, C) mixes heads and time"),
+        "view_after_transpose": ("shape", "not contiguous, so .view cannot reshape it"),
+        "heads_axis_last": ("heads side by side", "interleaved across the heads"),
+        "transpose_2_3": ("heads side by side", "dims 2 and 3 (time and head_size) were swapped"),
+        "forgets_reshape": ("shape", "still need flattening"),
+        "cat_heads_along_time": ("shape", "concatenated along time"),
+        "averages_heads": ("shape", "the heads were averaged"),
+        "sums_heads": ("shape", "the heads were summed"),
+    },
+    "CausalSelfAttention": {
+        "no_mask": ("causal", "later positions leak into earlier ones"),
+        "sdpa_not_causal": ("causal", "later positions leak into earlier ones"),
+        "mask_inverted": ("causal", "the mask is the wrong way round"),
+        "triu_mask": ("causal", "not the upper one"),
+        "sdpa_float_tril_mask": ("causal", "added to the scores as numbers"),
+        "mask_filled_with_zero": ("causal", "masked scores were set to 0"),
+        "mask_after_softmax": ("causal", "masked after the softmax"),
+        "scale_by_sqrt_n_embd": ("attention per head", "not by sqrt(n_embd)"),
+        "no_scale": ("attention per head", "the scores are not scaled"),
+        "scale_by_head_size": ("attention per head", "not by head_size = 4"),
+        "softmax_over_queries": ("attention per head", "not over the queries"),
+        "heads_view_without_transpose": ("q, k, v and heads", "made with a plain reshape/view"),
+        "merge_without_transpose": ("q, k, v and heads", "merged with a plain reshape/view"),
+        "qk_swapped": ("q, k, v and heads", "splits into q, k, v in that order"),
+        "qv_swapped": ("q, k, v and heads", "splits into q, k, v in that order"),
+        "qkv_interleaved_per_head": ("q, k, v and heads", "not q, k, v per head"),
+        "split_3_instead_of_chunk": ("q, k, v and heads", "gives exactly three tensors"),
+        "n_head_and_head_size_confused": ("q, k, v and heads", "takes the number of heads"),
+        "float_head_size": ("q, k, v and heads", "not C / n_head"),
+        "c_proj_unused": ("output projection", "through the output projection self.c_proj"),
+        "no_c_proj": ("parameters", "it has no `c_proj.weight`, `c_proj.bias`"),
+        "separate_qkv_linears": ("parameters", "it has no `c_attn.weight`, `c_attn.bias`"),
+        "no_biases": ("parameters", "it has no `c_attn.bias`, `c_proj.bias`"),
+        "adds_residual": ("output projection", "the residual connection (x + ...) belongs to the block"),
+        "inplace_scale_q": ("gradients", "write q = q / ... instead"),
+        "c_attn_under_no_grad": ("gradients", "no gradient reached c_attn.weight"),
+        "detached_attention_weights": ("gradients", "no gradient reaches q and k"),
+        "c_proj_through_data": ("gradients", "no gradient reached c_proj.weight"),
+        "assert_instead_of_valueerror": ("n_embd divisible by n_head", "raised AssertionError, not a ValueError"),
+        "no_divisibility_check": ("n_embd divisible by n_head", "was built without an error"),
+        "raises_runtimeerror": ("n_embd divisible by n_head", "raised RuntimeError"),
+        "mask_not_on_x_device": ("mask on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
+        "tril_ones_on_cpu": ("mask on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
+        "cached_additive_mask_on_cpu": ("mask on x's device", "add got a tensor on the model's device and one on the CPU"),
     },
 }
 
@@ -253,7 +386,8 @@ VALID = {
             class CausalSelfAttention(nn.Module):
                 def __init__(self, n_embd, n_head):
                     super().__init__()
-                    assert n_embd % n_head == 0
+                    if n_embd % n_head != 0:
+                        raise ValueError("n_embd must be a multiple of n_head")
                     self.n_head = n_head
                     self.c_attn = nn.Linear(n_embd, 3 * n_embd)
                     self.c_proj = nn.Linear(n_embd, n_embd)
@@ -276,6 +410,8 @@ VALID = {
             class CausalSelfAttention(nn.Module):
                 def __init__(self, n_embd, n_head):
                     super().__init__()
+                    if n_embd % n_head:
+                        raise ValueError(f"{n_embd} channels cannot be split into {n_head} heads")
                     self.n_head = n_head
                     self.n_embd = n_embd
                     self.c_attn = nn.Linear(n_embd, 3 * n_embd)
@@ -301,6 +437,8 @@ VALID = {
             class CausalSelfAttention(nn.Module):
                 def __init__(self, n_embd, n_head, max_len=1024):
                     super().__init__()
+                    if n_embd % n_head != 0:
+                        raise ValueError("n_embd % n_head != 0")
                     self.n_head = n_head
                     self.c_attn = nn.Linear(n_embd, 3 * n_embd)
                     self.c_proj = nn.Linear(n_embd, n_embd)
@@ -331,6 +469,9 @@ VALID = {
             class CausalSelfAttention(nn.Module):
                 def __init__(self, n_embd, n_head):
                     super().__init__()
+                    head_size, rest = divmod(n_embd, n_head)
+                    if rest:
+                        raise ValueError(f"n_embd={n_embd} is not a multiple of n_head={n_head}")
                     self.n_head = n_head
                     self.c_attn = nn.Linear(n_embd, 3 * n_embd)
                     self.c_proj = nn.Linear(n_embd, n_embd)
@@ -347,7 +488,13 @@ VALID = {
                     y = torch.einsum("bhts,bhsd->bthd", weights, v).reshape(B, T, C)
                     return self.c_proj(y)
             """,
-        # An additive mask, rebuilt only when T changes (cached as a plain attribute).
+        # A hand-written attention with the mask made directly on x's device.
+        "mask_made_on_x_device": variant("CausalSelfAttention", (_ATTENTION, (
+            "att = q @ k.transpose(-2, -1) * q.size(-1) ** -0.5\n"
+            "        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(diagonal=1)\n"
+            '        y = att.masked_fill(future, float("-inf")).softmax(dim=-1) @ v'))),
+        # An additive mask on x's device, rebuilt only when T or the device changes (cached as a
+        # plain attribute).
         "cached_additive_mask": """
             import math
             import torch
@@ -356,6 +503,8 @@ VALID = {
             class CausalSelfAttention(nn.Module):
                 def __init__(self, n_embd, n_head):
                     super().__init__()
+                    if n_embd % n_head != 0:
+                        raise ValueError("n_embd must be divisible by n_head")
                     self.n_head = n_head
                     self.c_attn = nn.Linear(n_embd, 3 * n_embd)
                     self.c_proj = nn.Linear(n_embd, n_embd)
@@ -363,8 +512,9 @@ VALID = {
 
                 def forward(self, x):
                     B, T, C = x.shape
-                    if self._mask is None or self._mask.size(-1) != T:
-                        self._mask = torch.zeros(T, T).masked_fill(~causal_mask(T), float("-inf"))
+                    if self._mask is None or self._mask.size(-1) != T or self._mask.device != x.device:
+                        self._mask = torch.zeros(T, T, device=x.device).masked_fill(
+                            ~causal_mask(T).to(x.device), float("-inf"))
                     q, k, v = self.c_attn(x).split(C, dim=-1)
                     q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
                     scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head) + self._mask
