@@ -115,6 +115,17 @@ WRONG = {
         # Uses weight.data and bias.data: right values, but no gradient reaches the parameters.
         "parameters_through_data": variant("LayerNorm", ("* self.weight + self.bias",
                                                          "* self.weight.data + self.bias.data")),
+        # torch.var_mean returns (var, mean); unpacked the other way round, the mean is used as
+        # the variance (its root is NaN where the mean is negative).
+        "var_mean_unpacked_swapped": variant("LayerNorm", (
+            "        mean = x.mean(dim=-1, keepdim=True)\n        " + _VAR,
+            "        mean, var = torch.var_mean(x, dim=-1, keepdim=True, unbiased=False)")),
+        # torch.var_mean without unbiased=False: the sample variance.
+        "var_mean_default_unbiased": variant("LayerNorm", (
+            "        mean = x.mean(dim=-1, keepdim=True)\n        " + _VAR,
+            "        var, mean = torch.var_mean(x, dim=-1, keepdim=True)")),
+        # eps forgotten: a constant vector gives 0 / 0.
+        "eps_forgotten": variant("LayerNorm", ("torch.sqrt(var + self.eps)", "torch.sqrt(var)")),
     },
     "gelu": {
         # The exact GELU, x * Phi(x) with erf; GPT-2 uses the tanh approximation.
@@ -169,9 +180,8 @@ WRONG = {
         "sigmoid_form_missing_factor_2": variant("gelu",
                                                  ("0.5 * x * (1.0 + torch.tanh(", "x * torch.sigmoid("),
                                                  ("x**3)))", "x**3))")),
-        # tanh written out with exp: exp(2z) overflows to inf for large x, and inf / inf is NaN.
-        # (The visible "large values" case holds an x above ~10 for ~99% of seeds only; the
-        # hidden +-50 case always does.)
+        # tanh written out with exp: exp(2z) overflows to inf for large x, and inf / inf is NaN
+        # (the "large values" cases always hold x = 20 or more).
         "tanh_by_hand_overflows": """
             import math
             import torch
@@ -190,6 +200,18 @@ WRONG = {
                 t = torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))
                 x *= 0.5
                 return x * (1.0 + t)
+            """,
+        # math.tanh works on Python numbers (and one-element tensors) only.
+        "math_tanh": variant("gelu", ("torch.tanh(", "math.tanh(")),
+        # A loop over the values: works for a 1-D tensor only (x.tolist() of a 2-D one is nested).
+        "python_loop_over_values": """
+            import math
+            import torch
+
+            def gelu(x):
+                c = math.sqrt(2.0 / math.pi)
+                return torch.tensor([0.5 * v * (1.0 + math.tanh(c * (v + 0.044715 * v ** 3)))
+                                     for v in x.tolist()])
             """,
         # Builds the inner term in place on x itself (x.add_ / x.mul_).
         "inplace_inner_term": """
@@ -261,6 +283,83 @@ WRONG = {
         "adds_residual": variant("MLP", ("return self.c_proj(", "return x + self.c_proj(")),
         # The hidden activations detached: no gradient reaches c_fc or the input.
         "hidden_detached": variant("MLP", ("gelu(self.c_fc(x))", "gelu(self.c_fc(x)).detach()")),
+        # GELU after both layers.
+        "activation_on_both_layers": variant("MLP", ("return self.c_proj(gelu(self.c_fc(x)))",
+                                                     "return gelu(self.c_proj(gelu(self.c_fc(x))))")),
+        # The sigmoid approximation of GELU as the activation.
+        "sigmoid_approx_activation": variant("MLP", ("gelu(self.c_fc(x))",
+                                                     "(lambda h: h * torch.sigmoid(1.702 * h))(self.c_fc(x))")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "LayerNorm": {
+        "unbiased_variance": ("population variance", "use the population variance"),
+        "eps_outside_sqrt": ("eps inside the root", "not sqrt(var) + eps"),
+        "std_default_plus_eps": ("population variance", "use the population variance"),
+        "normalise_whole_tensor": ("each vector on its own", "not over the whole tensor"),
+        "normalise_over_dim0": ("each vector on its own", "not over dimension 0"),
+        "dim1_hardcoded": ("each vector on its own", "not over dimension 1"),
+        "no_keepdim": ("each vector on its own", "without keepdim=True"),
+        "weight_bias_not_applied": ("scale and shift", "weight and bias are missing from the result"),
+        "weight_bias_swapped": ("scale and shift", "weight should multiply and bias should be added"),
+        "weight_init_zeros": ("initial values", "weight should start as ones and bias as zeros"),
+        "random_init": ("initial values", "weight should start as ones and bias as zeros"),
+        "default_eps_1e-12": ("eps value", "eps is missing (or 0)"),
+        "default_eps_1e-6": ("eps value", "not 1e-06"),
+        "ignores_eps_argument": ("eps value", "eps is missing (or 0)"),
+        "divide_by_variance": ("each vector on its own", "not by the variance"),
+        "rmsnorm_no_centering": ("each vector on its own", "the mean is not subtracted"),
+        "plain_tensors_not_parameters": ("parameters", "it has no parameters at all"),
+        "named_gamma_beta": ("parameters", "unexpected gamma, beta"),
+        "wraps_nn_layernorm": ("parameters", "unexpected ln.weight, ln.bias"),
+        "hardcoded_768": ("parameters", "they have shapes (768,) and (768,)"),
+        "inplace_subtract_mean": ("input unchanged", "changed its input in place"),
+        "statistics_under_no_grad": ("gradients", "treats mean and var as constants"),
+        "parameters_through_data": ("gradients", "no gradient reached weight, bias"),
+        "var_mean_unpacked_swapped": ("each vector on its own", "torch.var_mean returns (var, mean)"),
+        "var_mean_default_unbiased": ("population variance", "use the population variance"),
+        "eps_forgotten": ("eps value", "eps is missing (or 0)"),
+    },
+    "gelu": {
+        "exact_erf": ("tanh form", "this is the exact (erf) GELU"),
+        "functional_gelu_default": ("tanh form", "this is the exact (erf) GELU"),
+        "nn_gelu_default": ("tanh form", "this is the exact (erf) GELU"),
+        "sigmoid_approximation": ("tanh form", "this is the sigmoid approximation"),
+        "relu": ("tanh form", "this is ReLU"),
+        "missing_half": ("the formula's constants", "the factor 0.5 is missing"),
+        "square_instead_of_cube": ("the formula's constants", "check the constant and the cube"),
+        "sqrt_two_pi": ("the formula's constants", "not sqrt(2 * pi)"),
+        "missing_sqrt": ("the formula's constants", "not 2 / pi itself"),
+        "constant_typo": ("the formula's constants", "the constant of the cube looks like 0.04715"),
+        "misplaced_parenthesis": ("the formula's constants", "a bracket closes too early"),
+        "sigmoid_form_missing_factor_2": ("the formula's constants", "the factor 2 inside the sigmoid is missing"),
+        "tanh_by_hand_overflows": ("large values", "an exp written out by hand overflows"),
+        "inplace_mul": ("input unchanged", "changed its input (argument 1) in place"),
+        "inplace_inner_term": ("input unchanged", "changed its input (argument 1) in place"),
+        "math_tanh": ("any shape", "not Python's math functions"),
+        "python_loop_over_values": ("any shape", "or a loop over its elements"),
+    },
+    "MLP": {
+        "relu_activation": ("gelu, tanh form", "the activation is ReLU"),
+        "exact_gelu": ("gelu, tanh form", "the activation is the exact (erf) GELU"),
+        "nn_gelu_module_default": ("gelu, tanh form", "the activation is the exact (erf) GELU"),
+        "no_activation": ("gelu, tanh form", "there is no activation between c_fc and c_proj"),
+        "tanh_activation": ("gelu, tanh form", "the activation is tanh"),
+        "sigmoid_approx_activation": ("gelu, tanh form", "the activation is the sigmoid approximation"),
+        "activation_after_c_proj": ("c_fc, gelu, c_proj", "not after c_proj"),
+        "activation_before_c_fc": ("c_fc, gelu, c_proj", "not to the input before c_fc"),
+        "activation_on_both_layers": ("c_fc, gelu, c_proj", "here it is after c_proj too"),
+        "hidden_2x": ("parameters", "`c_fc.weight` is (16, 8), expected (32, 8)"),
+        "hidden_1x": ("parameters", "`c_fc.weight` is (8, 8), expected (32, 8)"),
+        "linear_arguments_reversed": ("parameters", "nn.Linear(in, out) stores its weight as (out, in)"),
+        "no_bias": ("parameters", "it has no `c_fc.bias`, `c_proj.bias`"),
+        "sequential_attribute": ("parameters", "does not ask for: `net.0.weight`"),
+        "named_fc1_fc2": ("parameters", "does not ask for: `fc1.weight`"),
+        "adds_residual": ("c_fc, gelu, c_proj", "the residual connection (x + ...) belongs to the block"),
+        "hidden_detached": ("gradients", "no gradient reached c_fc.weight, c_fc.bias"),
     },
 }
 
@@ -354,6 +453,9 @@ VALID = {
                 def __init__(self, n_embd, eps=1e-5):
                     super().__init__(n_embd, eps=eps)
             """,
+        # The population standard deviation, squared back under the root with eps.
+        "std_unbiased_false": variant("LayerNorm", (
+            _VAR, "var = x.std(dim=-1, keepdim=True, unbiased=False) ** 2")),
         # PyTorch's fused kernel with the module's own parameters.
         "functional_layer_norm": """
             import torch
@@ -407,6 +509,14 @@ VALID = {
             def gelu(x):
                 z = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
                 return x / (1.0 + torch.exp(-2.0 * z))
+            """,
+        # Tensor methods: .pow(3) and .tanh().
+        "tensor_methods": """
+            import math
+
+            def gelu(x):
+                inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3))
+                return 0.5 * x * (1 + inner.tanh())
             """,
         # nn.GELU in its tanh form.
         "nn_gelu_tanh": """

@@ -144,6 +144,83 @@ WRONG = {
         "layernorm_eps_1e-6": variant("Block",
             ("self.ln_1 = LayerNorm(n_embd)", "self.ln_1 = nn.LayerNorm(n_embd, eps=1e-6)"),
             ("self.ln_2 = LayerNorm(n_embd)", "self.ln_2 = nn.LayerNorm(n_embd, eps=1e-6)")),
+        # ln_2 is the same module as ln_1: one LayerNorm under two names (its parameters are
+        # listed once, as ln_1's).
+        "ln_2_is_ln_1": variant("Block", ("self.ln_2 = LayerNorm(n_embd)", "self.ln_2 = self.ln_1")),
+        # ln_1 forgotten: the attention reads the un-normalised stream.
+        "ln_1_unused": variant("Block", ("self.attn(self.ln_1(x))", "self.attn(x)")),
+        # The learner's own CausalSelfAttention pasted into the cell, its causal mask made on the
+        # CPU: on a GPU the block fails.
+        "attention_mask_on_cpu": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    if n_embd % n_head:
+                        raise ValueError("n_embd must be divisible by n_head")
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = (t.view(B, T, self.n_head, -1).transpose(1, 2)
+                               for t in self.c_attn(x).split(C, dim=-1))
+                    att = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+                    att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+                    y = (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B, T, C)
+                    return self.c_proj(y)
+
+            class Block(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    self.ln_1 = LayerNorm(n_embd)
+                    self.attn = CausalSelfAttention(n_embd, n_head)
+                    self.ln_2 = LayerNorm(n_embd)
+                    self.mlp = MLP(n_embd)
+
+                def forward(self, x):
+                    x = x + self.attn(self.ln_1(x))
+                    x = x + self.mlp(self.ln_2(x))
+                    return x
+            """,
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "Block": {
+        "post_ln": ("pre-LN", "this is post-LN"),
+        "no_residuals": ("residuals", "the residual connections are missing"),
+        "missing_mlp_residual": ("residuals", "only the attention's residual is there"),
+        "missing_attn_residual": ("residuals", "only the MLP's residual is there"),
+        "residual_of_normalised": ("pre-LN", "the residual stream should carry x itself, not the normalised x"),
+        "ln_1_used_twice": ("sub-modules", "two separate LayerNorms"),
+        "single_shared_layernorm": ("sub-modules", "there is one LayerNorm (ln) for both sub-layers"),
+        "mlp_before_attention": ("attention, then MLP", "attention comes first, then the MLP"),
+        "parallel_attn_mlp": ("attention, then MLP", "sequential, not parallel"),
+        "mlp_reads_block_input": ("attention, then MLP", "sequential, not parallel"),
+        "second_residual_from_input": ("residuals", "not to the block's input"),
+        "layernorms_unused": ("pre-LN", "the LayerNorms are not applied"),
+        "ln_2_unused": ("pre-LN", "ln_2 is not applied"),
+        "normalises_sublayer_output": ("pre-LN", "normalise the sub-layers' outputs"),
+        "extra_final_layernorm": ("sub-modules", "unexpected ln_f.weight, ln_f.bias"),
+        "inplace_residual": ("input unchanged", "changed its input in place"),
+        "clone_then_inplace_add": ("gradients", "write x = x + ... instead"),
+        "attn_output_detached": ("gradients", "no gradient reached ln_1.weight"),
+        "forward_under_no_grad": ("gradients", "no gradient can flow through forward"),
+        "hardcoded_n_head": ("sub-modules", "the attention has 12 heads; it should have n_head = 3"),
+        "attention_arguments_swapped": ("sub-modules", "CausalSelfAttention(n_embd, n_head), with the block's own"),
+        "tutorial_names": ("sub-modules", "missing ln_1.weight"),
+        "nn_multihead_attention": ("sub-modules", "unexpected attn.in_proj_weight"),
+        "layernorm_eps_1e-6": ("sub-modules", "the LayerNorms should use eps=1e-5"),
+        "ln_2_is_ln_1": ("sub-modules", "is it the same module as ln_1"),
+        "ln_1_unused": ("pre-LN", "ln_1 is not applied"),
+        "attention_mask_on_cpu": ("on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
     },
 }
 
@@ -154,6 +231,9 @@ VALID = {
         # nn.LayerNorm: the same parameter names (weight, bias) and default eps (1e-5).
         "nn_layernorm": variant("Block", ("self.ln_1 = LayerNorm", "self.ln_1 = nn.LayerNorm"),
                                 ("self.ln_2 = LayerNorm", "self.ln_2 = nn.LayerNorm")),
+        # The sub-layer's output first, then x: addition is commutative.
+        "residual_added_on_the_left": variant("Block", (_ATTN, "x = self.attn(self.ln_1(x)) + x"),
+                                              (_MLP, "x = self.mlp(self.ln_2(x)) + x")),
         # A new name for each step, out of place.
         "separate_names": """
             from torch import nn
