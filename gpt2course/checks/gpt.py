@@ -3,8 +3,9 @@
 The model is checked against a float64 oracle written with PyTorch's own functions (the block
 oracle of notebook 06, stacked) on random weights, against the logits Hugging Face's
 GPT2LMHeadModel gives for the course's fixture checkpoint (``data/fixtures``; the test suite
-proves those logits are Hugging Face's), for GPT-2's initialisation statistics, and for a clear
-error on a too-long input. The loader is checked by what it leaves in a GPT-shaped model (see
+proves those logits are Hugging Face's), for GPT-2's parameter names and initialisation
+statistics, for a clear error on a too-long input, and on the meta device (tensors made inside
+forward must follow idx). The loader is checked by what it leaves in a GPT-shaped model (see
 protocol.gpt_skeleton) for Hugging Face state dicts with and without buffers, and by the errors
 it raises for missing tensors and shapes that do not fit.
 """
@@ -18,7 +19,8 @@ import numpy as np
 
 from .block import _block_oracle, _shapes as block_shapes
 from .core import Case, CheckFailed, expected_error, register, to_numpy, worst_difference
-from .layers import explain, expect_grads, expect_parameters, edge_ids, ids, matches, module_case, tensor
+from .layers import (edge_ids, expect_grads, expect_parameters, explain, ids, matches, meta_case, module_case,
+                     tensor)
 from .protocol import LOAD, MODULE, RAISES, weighted_sum
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -78,7 +80,8 @@ def from_hf(hf):
 
 # ---- the model's oracle and its known mistakes ---------------------------------------------
 
-def gpt_forward(p, idx, cfg, *, ln_f=True, positions=True, emb_scale=1.0, layers=None, output="logits"):
+def gpt_forward(p, idx, cfg, *, ln_f=True, positions=True, emb_scale=1.0, layers=None, output="logits",
+                first_position=0):
     """GPT-2's logits in float64 from parameters ``p`` (our names); keyword arguments make the
     known mistakes."""
     import torch
@@ -88,7 +91,10 @@ def gpt_forward(p, idx, cfg, *, ln_f=True, positions=True, emb_scale=1.0, layers
     block = _block_oracle(cfg["n_head"])
     x = F.embedding(idx, p["transformer.wte.weight"]) * emb_scale
     if positions:
-        x = x + p["transformer.wpe.weight"][:T]
+        wpe = p["transformer.wpe.weight"][first_position:first_position + T]
+        if wpe.shape[0] != T:
+            raise IndexError("no such position")
+        x = x + wpe
     for i in (range(cfg["n_layer"]) if layers is None else layers):
         prefix = f"transformer.h.{i}."
         x = block({k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}, x)
@@ -118,6 +124,8 @@ def logit_mistakes(state, idx, cfg):
          "before lm_head.", variant(ln_f=False)),
         ("the position embeddings are not added: x = wte(idx) + wpe(positions 0..T-1).",
          variant(positions=False)),
+        ("positions should start at 0, not 1: torch.arange(T, device=idx.device).",
+         variant(first_position=1)),
         ("the token embeddings should not be scaled (GPT-2 adds wte(idx) and wpe(pos) as they are).",
          variant(emb_scale=math.sqrt(cfg["n_embd"]))),
         ("forward should return logits (raw scores), not probabilities: leave out the softmax.",
@@ -127,7 +135,8 @@ def logit_mistakes(state, idx, cfg):
         ("the blocks are not applied: run x through every block of transformer.h in order.",
          variant(layers=[])),
         ("only the first block is applied: loop over all of transformer.h.", variant(layers=[0])),
-        ("only the last block is applied: loop over all of transformer.h.", variant(layers=[L - 1])),
+        ("only the last block's output reaches ln_f: each block takes the previous block's output "
+         "(x = block(x) for every block of transformer.h, in order).", variant(layers=[L - 1])),
         ("the blocks run in reverse order: transformer.h[0] comes first.",
          variant(layers=list(range(L))[::-1])),
     ]
@@ -143,9 +152,14 @@ def cross_entropy(logits, targets, reduction="mean"):
 def loss_mistakes(logits, targets):
     """The known mistakes of a language-model loss, for explain() (``logits`` float64)."""
     import torch
+    import torch.nn.functional as F
 
     def ce(lg, tg, reduction="mean", divide=1):
         return lambda: (cross_entropy(lg, tg, reduction) / divide).numpy()
+
+    def ignoring_0():
+        V = logits.shape[-1]
+        return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=0).numpy()
 
     return [
         ("the targets are already shifted (targets[b, t] is the token after idx[b, t]): compare "
@@ -156,6 +170,8 @@ def loss_mistakes(logits, targets):
          "so do not apply it before.", ce(torch.softmax(logits, -1), targets)),
         ("the loss should be the mean over all B * T positions, not summed over the sequence and "
          "averaged over the batch.", ce(logits, targets, "sum", divide=logits.shape[0])),
+        ("the positions whose target is token 0 were left out (ignore_index=0?): id 0 is a real "
+         "token (GPT-2's \"!\"), and every position counts.", ignoring_0),
     ]
 
 
@@ -209,7 +225,29 @@ def _oracle(state, runs, cfg, grad_seed):
     return outputs
 
 
-def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=None):
+# What an error inside forward most likely means, by the kind of run that raised it.
+INDEX_ERRORS = {
+    "IndexError": "an index is out of range: wpe has one row per position, so index it with the "
+                  "positions 0 .. T - 1 (torch.arange(T, device=idx.device)), not with the token "
+                  "ids (up to vocab_size - 1, which index wte).",
+}
+FULL_BLOCK_ERRORS = {
+    "IndexError": "there is no position block_size: with T = block_size tokens the positions are "
+                  "0 .. block_size - 1 (torch.arange(T)).",
+    "ValueError": "T = block_size tokens fit (positions 0 .. block_size - 1): raise only when "
+                  "T > block_size.",
+    "AssertionError": "T = block_size tokens fit (positions 0 .. block_size - 1): raise only when "
+                      "T > block_size.",
+}
+LOSS_ERRORS = {
+    "RuntimeError": "F.cross_entropy reads dimension 1 as the classes: flatten the logits to "
+                    "(B * T, vocab_size) and the targets to (B * T,) first.",
+    "ValueError": "F.cross_entropy wants as many rows of logits as targets: flatten the logits to "
+                  "(B * T, vocab_size) and the targets to (B * T,).",
+}
+
+
+def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=None, errors=None):
     """Build the learner's GPT for ``cfg``, load ``state`` and run each (idx, targets or None)."""
     oracle = _oracle(state, runs, cfg, grad_seed)
 
@@ -232,7 +270,7 @@ def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=Non
                 expect_grads(g, oracle[i][2], ["idx", "targets"])
 
     inputs = [(idx,) if targets is None else (idx, targets) for idx, targets in runs]
-    return module_case(label, (), state, inputs, verify, grad_seed=grad_seed, config=cfg)
+    return module_case(label, (), state, inputs, verify, grad_seed=grad_seed, config=cfg, errors=errors)
 
 
 def _runs(rng, cfg, shapes, with_targets=False):
@@ -240,9 +278,44 @@ def _runs(rng, cfg, shapes, with_targets=False):
     return [(edge_ids(rng, V, B, T), edge_ids(rng, V, B, T) if with_targets else None) for B, T in shapes]
 
 
+def parameters_case(label, cfg):
+    """The model as built from ``cfg``, before anything runs: GPT-2's parameter names and shapes,
+    the mistakes that show in them named."""
+    shapes = gpt_shapes(cfg)
+    L = cfg["n_layer"]
+
+    def verify(report):
+        got = {n: tuple(s) for n, s in report["parameters"].items()}
+        missing = [n for n in shapes if n not in got]
+        extra = [n for n in got if n not in shapes]
+        if "lm_head.weight" in extra:
+            raise CheckFailed("lm_head.weight is a parameter of its own: the output layer should share "
+                              "the token embedding's matrix (weight tying). self.lm_head.weight = "
+                              "self.transformer.wte.weight makes them one Parameter (assign it, do not "
+                              "copy its values).")
+        if "lm_head.bias" in extra:
+            raise CheckFailed("lm_head has a bias; GPT-2's output layer has none: "
+                              "nn.Linear(n_embd, vocab_size, bias=False).")
+        for name in extra:
+            if f"transformer.{name}" in missing:
+                module = name.split(".")[0]
+                raise CheckFailed(f"{name} should be transformer.{name}: put {module} inside "
+                                  "self.transformer (the nn.ModuleDict), where GPT-2's weights have it.")
+        blocks = {int(n.split(".")[2]) for n in got if n.startswith("transformer.h.")}
+        if not blocks and any(n.startswith("transformer.h.") for n in missing):
+            raise CheckFailed("the blocks have no parameters in the model (no transformer.h.0....): keep "
+                              "them in an nn.ModuleList, not a Python list, so that PyTorch finds, "
+                              "trains and loads their weights.")
+        if blocks and blocks != set(range(L)):
+            raise CheckFailed(f"transformer.h should hold n_layer = {L} blocks (h.0 .. h.{L - 1}); it "
+                              f"holds {len(blocks)}.")
+        expect_parameters(report, shapes)
+    return module_case(label, (), None, [], verify, config=cfg)
+
+
 def construction(label, cfg, rng, B, T):
     shapes = gpt_shapes(cfg)
-    idx = ids(rng, cfg["vocab_size"], B, T)
+    idx = edge_ids(rng, cfg["vocab_size"], B, T)
 
     def verify(report):
         expect_parameters(report, shapes)
@@ -253,15 +326,31 @@ def construction(label, cfg, rng, B, T):
         _, loss = _unpack(report["outputs"][0], B, T, cfg["vocab_size"])
         if loss is not None:
             raise CheckFailed("without targets, the loss should be None")
-    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes)
+    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes, errors=INDEX_ERRORS)
 
 
-def _std_message(name, std, target, L):
+def _std_message(name, std, target, L, shape, tol):
+    def near(value):
+        return abs(std / value - 1) <= tol
+
+    linear_default = 1 / math.sqrt(3 * shape[1])  # nn.Linear: uniform(+-1/sqrt(in_features))
+    if near(1.0) and name.endswith(("wte.weight", "wpe.weight")):
+        return (f"{name} starts with standard deviation {std:.4f}: nn.Embedding's default "
+                "initialisation, normal(0, 1), was left in place. GPT-2 initialises every weight "
+                "matrix and embedding from normal(0, 0.02).")
+    if near(linear_default) and not near(target):
+        tied = (" (or it took lm_head's default values after the initialisation: tie first, then "
+                "initialise)" if name.endswith("wte.weight") else "")
+        return (f"{name} starts with standard deviation {std:.4f}, nn.Linear's default "
+                f"(uniform, 1/sqrt(3 * {shape[1]}) = {linear_default:.4f}): it was not initialised"
+                f"{tied}. GPT-2 initialises every weight matrix and embedding from normal(0, 0.02).")
     if name.endswith("c_proj.weight"):
+        fix = ("you divided by sqrt(n_layer); the residual stream gets two updates per layer "
+               "(attention and MLP), so " if near(0.02 / math.sqrt(L)) else "")
         return (f"{name} starts with standard deviation {std:.4f}; GPT-2 scales the projections "
                 f"that write into the residual stream (attn.c_proj and mlp.c_proj weights) down to "
-                f"0.02 / sqrt(2 * n_layer) = {target:.4f} here.")
-    scaled = abs(std / (0.02 / math.sqrt(2 * L)) - 1) < 0.15
+                f"{fix}0.02 / sqrt(2 * n_layer) = {target:.4f} here.")
+    scaled = near(0.02 / math.sqrt(2 * L))
     return (f"{name} starts with standard deviation {std:.4f}, expected 0.02: GPT-2 initialises "
             "every weight matrix and embedding from normal(0, 0.02)"
             + (" and scales only the c_proj weights by 1/sqrt(2 * n_layer)." if scaled else "."))
@@ -270,7 +359,7 @@ def _std_message(name, std, target, L):
 def initialisation(label, cfg, rng, init_seed):
     shapes = gpt_shapes(cfg)
     L = cfg["n_layer"]
-    idx = ids(rng, cfg["vocab_size"], 1, 4)
+    idx = edge_ids(rng, cfg["vocab_size"], 1, 4)
 
     def verify(report):
         expect_parameters(report, shapes)
@@ -282,7 +371,7 @@ def initialisation(label, cfg, rng, init_seed):
                 std, n = float(v.std()), v.size
                 tol = 0.08 + 5 / math.sqrt(2 * n)  # a sample std's relative error ~ 1/sqrt(2n)
                 if not any(abs(std / t - 1) <= tol for t in allowed):
-                    raise CheckFailed(_std_message(name, std, target, L))
+                    raise CheckFailed(_std_message(name, std, target, L, v.shape, tol))
                 if abs(float(v.mean())) > 6 * std / math.sqrt(n) + 1e-4:
                     raise CheckFailed(f"{name} should start centred on 0 (normal(0, std)); its mean is "
                                       f"{float(v.mean()):.4f}")
@@ -299,7 +388,8 @@ def initialisation(label, cfg, rng, init_seed):
             elif not np.allclose(v, 0.0, atol=1e-6):
                 raise CheckFailed(f"{name} should start at 0 (GPT-2's biases start at zero; "
                                   f"largest |value| {float(np.abs(v).max()):.3g})")
-    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes, init_seed=init_seed)
+    return module_case(label, (), None, [(idx,)], verify, config=cfg, expect=shapes, init_seed=init_seed,
+                       errors=INDEX_ERRORS)
 
 
 # An error that says what is wrong names the limit (nanoGPT: "... block size is only 16").
@@ -333,20 +423,57 @@ def fixture_case(label):
                         expected_logits=[to_numpy(logits) for _, logits in batches])
 
 
+def meta_gpt(label, cfg, rng, B, T, with_targets=False):
+    """The model moved to the meta device (a stand-in for a GPU): the positions (and anything
+    else forward makes) must follow idx onto it."""
+    V = cfg["vocab_size"]
+    idx = edge_ids(rng, V, B, T)
+    inputs = [(idx, edge_ids(rng, V, B, T))] if with_targets else [(idx,)]
+    return meta_case(label, (), inputs, [(B, T, V), ()] if with_targets else [(B, T, V)], config=cfg)
+
+
+_NAMES = "parameter names and shapes"
+
+
 @register("GPT", "GPT-2's parameters and initialisation, logits and loss equal to the oracle and "
-                 "to Hugging Face's on the fixture, a clear error beyond block_size, gradients")
+                 "to Hugging Face's on the fixture, a clear error beyond block_size, positions on "
+                 "idx's device, gradients",
+          rules={
+              "names and shapes": [f"vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: {_NAMES}",
+                                   f"vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: {_NAMES}"],
+              "tied head": [f"vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: {_NAMES}",
+                            f"vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: {_NAMES}"],
+              "config kept": ["vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: built from the config",
+                              "vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: built from the config"],
+              "initialisation": ["GPT-2's initialisation (3 layers, n_embd 64)",
+                                 "GPT-2's initialisation (4 layers, n_embd 48)"],
+              "logits": ["batch 2, T=7", "T=1 and T=block_size", "gradients",
+                         "the fixture checkpoint: logits equal to Hugging Face's GPT2LMHeadModel",
+                         "batch 3, T=5", "one layer, one head, T=1 and T=9", "the fixture checkpoint"],
+              "loss": ["with targets: the loss", "T=block_size with targets",
+                       "one layer, one head, T=1 and T=9",
+                       "vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: built from the config"],
+              "too long": ["a sequence longer than block_size"],
+              "positions on idx's device": ["the positions on idx's device",
+                                           "the positions on idx's device, with targets"],
+          })
 def gpt_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
     if not hidden:
         small = config(101, 16, 2, 2, 32)
         state = random_state(rng, small)
+        name = "vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32"
         return [
-            construction("vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: parameters", small, rng, 2, 5),
+            parameters_case(f"{name}: {_NAMES}", small),
+            construction(f"{name}: built from the config", small, rng, 2, 5),
             initialisation("GPT-2's initialisation (3 layers, n_embd 64)", config(300, 64, 3, 4, 64), rng, seed % 1000),
-            forward_case("batch 2, T=7", small, state, _runs(rng, small, [(2, 7)])),
-            forward_case("T=1 and T=block_size", small, state, _runs(rng, small, [(3, 1), (1, 16)])),
-            forward_case("with targets: the loss", small, state, _runs(rng, small, [(2, 9)], True)),
+            forward_case("batch 2, T=7", small, state, _runs(rng, small, [(2, 7)]), errors=INDEX_ERRORS),
+            forward_case("T=1 and T=block_size", small, state, _runs(rng, small, [(3, 1), (1, 16)]),
+                         errors=FULL_BLOCK_ERRORS),
+            forward_case("with targets: the loss", small, state, _runs(rng, small, [(2, 9)], True),
+                         errors=LOSS_ERRORS),
             too_long("a sequence longer than block_size", small, rng),
+            meta_gpt("the positions on idx's device", config(29, 8, 1, 2, 8), rng, 2, 5),
             forward_case("gradients", config(53, 8, 2, 2, 16), random_state(rng, config(53, 8, 2, 2, 16)),
                          _runs(rng, config(53, 8, 2, 2, 16), [(2, 6)], True), grad_seed=seed),
             fixture_case("the fixture checkpoint: logits equal to Hugging Face's GPT2LMHeadModel"),
@@ -354,14 +481,21 @@ def gpt_cases(rng: np.random.Generator, hidden: bool):
     cfg = config(131, 12, 3, 3, 24)
     state = random_state(rng, cfg)
     one_head = config(67, 10, 1, 1, 20)
+    name = "vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24"
     return [
-        construction("vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: parameters", cfg, rng, 1, 3),
+        parameters_case(f"{name}: {_NAMES}", cfg),
+        construction(f"{name}: built from the config", cfg, rng, 1, 3),
         initialisation("GPT-2's initialisation (4 layers, n_embd 48)", config(500, 48, 4, 3, 48), rng, seed % 997),
-        forward_case("batch 3, T=5", cfg, state, _runs(rng, cfg, [(3, 5)])),
-        forward_case("T=block_size with targets", cfg, state, _runs(rng, cfg, [(2, 12)], True)),
+        forward_case("batch 3, T=5", cfg, state, _runs(rng, cfg, [(3, 5)]), errors=INDEX_ERRORS),
+        forward_case("T=block_size with targets", cfg, state, _runs(rng, cfg, [(2, 12)], True),
+                     errors={**LOSS_ERRORS, **FULL_BLOCK_ERRORS, "ValueError": (
+                         "T = block_size tokens fit (raise only when T > block_size), and "
+                         "F.cross_entropy wants the logits flattened to (B * T, vocab_size) and the "
+                         "targets to (B * T,): which of the two raised?")}),
         forward_case("one layer, one head, T=1 and T=9", one_head, random_state(rng, one_head),
-                     _runs(rng, one_head, [(2, 1), (1, 9)], True)),
+                     _runs(rng, one_head, [(2, 1), (1, 9)], True), errors=LOSS_ERRORS),
         too_long("a sequence longer than block_size", cfg, rng),
+        meta_gpt("the positions on idx's device, with targets", config(23, 6, 2, 1, 4), rng, 3, 1, True),
         forward_case("gradients", cfg, state, _runs(rng, cfg, [(2, 7)], True), grad_seed=seed + 7),
         fixture_case("the fixture checkpoint"),
     ]
@@ -370,9 +504,10 @@ def gpt_cases(rng: np.random.Generator, hidden: bool):
 # ---- load_hf_weights -------------------------------------------------------------------------
 
 LOAD_ERRORS = {
-    "RuntimeError": "a copy between tensors of different shapes? Hugging Face stores the four "
-                    "projections (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) as Conv1D with "
-                    "weight (in, out); nn.Linear keeps (out, in): transpose those four, and only those.",
+    "RuntimeError": "a copy between tensors of different shapes (Hugging Face stores the four "
+                    "projections attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj as Conv1D with "
+                    "weight (in, out), nn.Linear keeps (out, in): transpose those four, and only "
+                    "those), or a copy_ into a parameter outside torch.no_grad()?",
     "KeyError": "the state dict holds tensors that are not parameters of the model (each block's "
                 "attn.bias, the causal-mask buffer, and lm_head.weight, which is wte's tensor): "
                 "go through the model's parameters and look each up in the state dict, rather "
@@ -395,6 +530,10 @@ def load_verify(state, hf):
         if not isinstance(report, dict) or "parameters" not in report:
             raise CheckFailed("its result could not be read")
         got = {n: to_numpy(v) for n, v in report["parameters"].items()}
+        if got and all(np.isnan(v).all() for v in got.values()):
+            raise CheckFailed("the model it was given was not loaded (its parameters are as they "
+                              "were): copy the values into that model's own parameters, in place "
+                              "(not into a copy or a new model), and return it.")
         if not report.get("returned_model"):
             raise CheckFailed("it should return the model it loaded into (return model), so that "
                               "load_hf_weights(GPT(config), state_dict) gives the loaded model.")
@@ -448,8 +587,20 @@ def load_error_case(label, cfg, hf, culprit, what):
     return Case(label=label, args=(LOAD, [cfg, hf], {}), kind=RAISES, verify=verify)
 
 
+_LOADS = ["a GPT2LMHeadModel state dict (with attn.bias buffers and lm_head.weight)",
+          "without buffers or lm_head.weight (as safetensors files store it)", "the fixture checkpoint"]
+
+
 @register("load_hf_weights", "Hugging Face state dicts with and without buffers and lm_head, Conv1D "
-                             "transposed, the tied head kept, the fixture, clear errors")
+                             "transposed, the tied head kept, the fixture, clear errors",
+          rules={
+              "every parameter": _LOADS,
+              "conv1d transposed": _LOADS,
+              "in place": _LOADS,
+              "state dict unchanged": _LOADS,
+              "missing tensor": ["a tensor missing from the state dict"],
+              "wrong shape": ["a checkpoint made for a shorter block_size", "a Conv1D weight of the wrong width"],
+          })
 def load_cases(rng: np.random.Generator, hidden: bool):
     import torch
     from gpt2course.fixtures import load_fixture

@@ -130,9 +130,10 @@ def expect_parameters(report: dict, expected: dict[str, tuple]) -> None:
                 ([f"unexpected {', '.join(extra)}"] if extra else [])
         raise CheckFailed(f"its parameters should be exactly {', '.join(expected)} (GPT-2's names); "
                           + "; ".join(parts))
-    wrong = [f"{n} is {got[n]}, expected {expected[n]}" for n in expected if got[n] != expected[n]]
-    raise CheckFailed("parameter shapes differ: " + "; ".join(wrong)
-                      + " (nn.Linear(in, out).weight has shape (out, in))")
+    wrong = [n for n in expected if got[n] != expected[n]]
+    swapped = any(len(got[n]) == 2 and got[n] == expected[n][::-1] for n in wrong)
+    raise CheckFailed("parameter shapes differ: " + "; ".join(f"{n} is {got[n]}, expected {expected[n]}" for n in wrong)
+                      + (" (nn.Linear(in, out).weight has shape (out, in))" if swapped else ""))
 
 
 def require_output(output, shape: tuple, what: str = "the output") -> np.ndarray:
@@ -176,22 +177,32 @@ GENERIC_NAN = (" It contains NaN where the expected values are finite: inf / inf
 def explain(got: np.ndarray, expected: np.ndarray, mistakes: list[tuple[str, Callable]],
             what: str = "the output", rtol: float = RTOL, atol: float = ATOL, *,
             scaled: bool = True, nan_hint: str = GENERIC_NAN) -> None:
-    """Raise CheckFailed unless ``got`` is close to ``expected``; name the first known mistake
-    (hint, lazily computed oracle output) that ``got`` matches. ``scaled=False`` keeps ``atol``
-    absolute (for elementwise functions, whose rounding does not grow with the largest value)."""
+    """Raise CheckFailed unless ``got`` is close to ``expected``, naming the known mistakes
+    (hint, lazily computed oracle output) that ``got`` matches: every one of them, when several
+    give the same output (the message never picks one of two causes it cannot tell apart).
+    ``scaled=False`` keeps ``atol`` absolute (for elementwise functions, whose rounding does not
+    grow with the largest value)."""
     def same(a, b, nan_equal=False):
         return matches(a, b, rtol=rtol, atol=atol, nan_equal=nan_equal, scaled=scaled)
 
     if same(got, expected):
         return
+    found = []
     for hint, alternative in mistakes:
         try:
             with np.errstate(all="ignore"):
                 alt = np.asarray(alternative(), dtype=np.float64)
         except Exception:  # noqa: BLE001 - a mistake that cannot even be computed here does not match
             continue
-        if same(got, alt, nan_equal=True):
-            raise CheckFailed(f"{what} is wrong: {hint}")
+        if same(got, alt, nan_equal=True) and hint not in found:
+            found.append(hint)
+    last = what.split()[-1]
+    verb = "are" if last.endswith("s") and not last.endswith("ss") else "is"  # the logits, the loss
+    if len(found) == 1:
+        raise CheckFailed(f"{what} {verb} wrong: {found[0]}")
+    if found:
+        raise CheckFailed(f"{what} {verb} wrong in a way that more than one mistake gives: "
+                          + " Or: ".join(found))
     extra = nan_hint if np.isnan(got).any() and not np.isnan(expected).any() else ""
     raise CheckFailed(f"{what} differs from the expected values ({worst_difference(got, expected)})."
                       + extra)

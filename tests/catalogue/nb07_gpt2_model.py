@@ -10,7 +10,8 @@ run unchanged through the grader, where the notebook's own namespace is all ther
 The GPT check builds the class from a ``GPTConfig``-like dataclass, compares the parameter names
 and shapes with GPT-2's (``lm_head.weight`` must be ``transformer.wte.weight``, listed once),
 measures the initial values' statistics, loads random weights by name and compares logits, loss
-and gradients with a float64 oracle, and runs one token past ``block_size``. The loader check
+and gradients with a float64 oracle, runs one token past ``block_size``, and runs the model on
+the meta device (positions made without ``device=`` stay on the CPU there). The loader check
 calls the function on a GPT-shaped model whose values are all NaN, with Hugging Face state
 dicts (Conv1D weights stored (in, out), ``attn.bias`` buffers, ``lm_head.weight``) and with ones
 that do not fit.
@@ -140,6 +141,39 @@ WRONG = {
             (_CHECK,
              '        if T > self.block_size:\n'
              '            raise ValueError(f"cannot read {T} tokens: block_size is {self.block_size}")\n')),
+        # torch.arange(T) without device=: the positions stay on the CPU when the model and idx
+        # are on a GPU ("Expected all tensors to be on the same device").
+        "positions_on_cpu": variant("GPT", ("torch.arange(T, device=idx.device)", "torch.arange(T)")),
+        # The position table indexed with the token ids: any id >= block_size is out of range.
+        "wpe_indexed_by_token_ids": variant("GPT", ("self.transformer.wpe(positions)", "self.transformer.wpe(idx)")),
+        # Positions counted from 1.
+        "positions_from_1": variant("GPT", ("torch.arange(T, device=idx.device)",
+                                            "torch.arange(1, T + 1, device=idx.device)")),
+        # ln_f kept beside the ModuleDict instead of inside it: self.ln_f, not transformer.ln_f.
+        "ln_f_outside_transformer": variant("GPT",
+            ("            ln_f=LayerNorm(config.n_embd),\n", ""),
+            (_HEAD, "        self.ln_f = LayerNorm(config.n_embd)\n" + _HEAD),
+            ("self.lm_head(self.transformer.ln_f(x))", "self.lm_head(self.ln_f(x))")),
+        # The residual projections divided by sqrt(n_layer): one update per layer counted, where
+        # attention and MLP each write into the stream.
+        "c_proj_scaled_by_sqrt_n_layer": variant("GPT", ("0.02 / math.sqrt(2 * config.n_layer)",
+                                                         "0.02 / math.sqrt(config.n_layer)")),
+        # Every weight matrix and embedding scaled down, not only the c_proj projections.
+        "every_matrix_scaled": variant("GPT", ('residual = name.endswith("c_proj.weight")', "residual = True")),
+        # `>=` instead of `>`: a full block of block_size tokens is refused.
+        "block_size_check_off_by_one": variant("GPT", ("if T > self.config.block_size:",
+                                                       "if T >= self.config.block_size:")),
+        # (B, T, V) logits straight into F.cross_entropy, which reads dimension 1 as the classes.
+        "loss_without_flattening": variant("GPT", ("logits.reshape(B * T, -1), targets.reshape(B * T)",
+                                                   "logits, targets")),
+        # The blocks run last to first.
+        "blocks_in_reverse": variant("GPT", ("for block in self.transformer.h:",
+                                             "for block in reversed(self.transformer.h):")),
+        # Each block applied to the embeddings, not to the previous block's output: only the
+        # last one counts.
+        "blocks_not_chained": variant("GPT", (
+            "        for block in self.transformer.h:\n            x = block(x)\n",
+            "        for block in self.transformer.h:\n            out = block(x)\n        x = out\n")),
     },
     "load_hf_weights": {
         # Copies every tensor as stored: the Conv1D weights are (in, out), nn.Linear's (out, in).
@@ -221,6 +255,71 @@ WRONG = {
         # Loads everything right but forgets `return model`: the notebook's
         # load_hf_weights(GPT(config), state_dict).eval() then fails on None.
         "forgets_return_model": variant("load_hf_weights", ("    return model\n", "")),
+        # copy_ into a parameter outside torch.no_grad(): autograd refuses the in-place change.
+        "copy_without_no_grad": variant("load_hf_weights", (
+            "    with torch.no_grad():\n        for name, param in model.named_parameters():",
+            "    if True:\n        for name, param in model.named_parameters():")),
+        # Transposes the square attn.c_proj only when the shapes disagree, the others by name:
+        # attn.c_proj (n_embd, n_embd) fits either way and is loaded as stored.
+        "c_proj_left_as_stored": variant("load_hf_weights", (
+            '    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")',
+            '    conv1d = ("attn.c_attn.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")')),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "GPT": {
+        "loss_ignores_id_0": ("loss", "ignore_index=0"),
+        "untied_head": ("tied head", "weight tying"),
+        "tied_by_copying_values": ("tied head", "weight tying"),
+        "head_with_bias": ("names and shapes", "bias=False"),
+        "no_final_layernorm": ("logits", "final LayerNorm is missing"),
+        "positions_not_added": ("logits", "position embeddings are not added"),
+        "embeddings_scaled_by_sqrt_n_embd": ("logits", "should not be scaled"),
+        "pytorch_default_init": ("initialisation", "nn.Embedding's default initialisation"),
+        "c_proj_not_scaled": ("initialisation", "0.02 / sqrt(2 * n_layer)"),
+        "wte_tied_to_uninitialised_head": ("initialisation", "took lm_head's default values"),
+        "uniform_init_with_std_002": ("initialisation", "does not look normally distributed"),
+        "biases_left_at_default": ("initialisation", "biases start at zero"),
+        "returns_probabilities": ("logits", "not probabilities"),
+        "last_position_only_without_targets": ("logits", "logits of every position"),
+        "loss_shifted_again": ("loss", "without shifting again"),
+        "loss_summed": ("loss", "not the sum"),
+        "loss_zero_without_targets": ("loss", "the loss should be None"),
+        "no_block_size_check": ("too long", "check T against config.block_size"),
+        "blocks_in_python_list": ("names and shapes", "nn.ModuleList, not a Python list"),
+        "wpe_sliced_without_check": ("too long", "check T against config.block_size"),
+        "config_not_stored": ("config kept", "self.config = config"),
+        "positions_on_cpu": ("positions on idx's device", "device=x.device"),
+        "wpe_indexed_by_token_ids": ("logits", "not with the token ids"),
+        "positions_from_1": ("logits", "positions should start at 0"),
+        "ln_f_outside_transformer": ("names and shapes", "inside self.transformer"),
+        "c_proj_scaled_by_sqrt_n_layer": ("initialisation", "you divided by sqrt(n_layer)"),
+        "every_matrix_scaled": ("initialisation", "scales only the c_proj weights"),
+        "block_size_check_off_by_one": ("too long", "raise only when T > block_size"),
+        "loss_without_flattening": ("loss", "flatten the logits"),
+        "blocks_in_reverse": ("logits", "blocks run in reverse order"),
+        "blocks_not_chained": ("logits", "previous block's output"),
+    },
+    "load_hf_weights": {
+        "no_transpose": ("conv1d transposed", "transpose those four"),
+        "transposes_every_matrix": ("conv1d transposed", "and only those"),
+        "transposes_only_c_attn": ("conv1d transposed", "transpose those four"),
+        "transposes_when_shapes_differ": ("conv1d transposed", "is loaded as stored"),
+        "iterates_over_state_dict": ("every parameter", "go through the model's parameters"),
+        "head_replaced_by_new_parameter": ("in place", "no longer the token embedding's tensor"),
+        "data_assigned_without_shape_check": ("wrong shape", "has shape (8, "),
+        "relies_on_copy_error": ("wrong shape", "should name the tensor"),
+        "skips_missing_tensors": ("missing tensor", "is missing without an error"),
+        "transposes_into_the_state_dict": ("state dict unchanged", "changed the state dict it was given"),
+        "transposes_in_place": ("state dict unchanged", "changed the state dict it was given"),
+        "loads_into_a_copy": ("in place", "not into a copy"),
+        "load_state_dict_not_strict": ("missing tensor", "is missing without an error"),
+        "forgets_return_model": ("in place", "return model"),
+        "copy_without_no_grad": ("in place", "outside torch.no_grad()"),
+        "c_proj_left_as_stored": ("conv1d transposed", "attn.c_proj.weight is loaded as stored"),
     },
 }
 
@@ -360,6 +459,18 @@ VALID = {
                         loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
                     return logits, loss
             """,
+        # The head created and tied after the initialisation loop: it takes wte's (initialised)
+        # Parameter, so nothing is lost.
+        "head_tied_after_init": variant("GPT", (_HEAD + _TIE, ""), (
+            "                    p.zero_()\n",
+            "                    p.zero_()\n" + _HEAD + _TIE)),
+        # Positions as a slice of wpe's weight, after the length check; the loss through
+        # flatten(0, 1).
+        "wpe_weight_slice": variant("GPT", (
+            "        positions = torch.arange(T, device=idx.device)\n"
+            "        x = self.transformer.wte(idx) + self.transformer.wpe(positions)\n",
+            "        x = self.transformer.wte(idx) + self.transformer.wpe.weight[:T]\n"), (
+            "logits.reshape(B * T, -1), targets.reshape(B * T)", "logits.flatten(0, 1), targets.flatten(0, 1)")),
         # GPT-2's TensorFlow code: wpe initialised with std 0.01, everything else as in the paper.
         "wpe_std_001": variant("GPT", ("                if p.dim() == 2:\n", (
             '                if name == "transformer.wpe.weight":\n'
@@ -498,6 +609,10 @@ VALID = {
                             sd[k].copy_(state_dict[k])
                 return model
             """,
+        # The Conv1D weights told apart by the layer names alone (c_proj covers both projections).
+        "conv1d_by_layer_name": variant("load_hf_weights", (
+            '    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")',
+            '    conv1d = ("c_attn.weight", "c_proj.weight", "c_fc.weight")')),
         # Copies under torch.inference_mode() instead of torch.no_grad().
         "inference_mode": variant("load_hf_weights", ("torch.no_grad()", "torch.inference_mode()")),
         # Module by module, by hand, with a helper that raises RuntimeError naming the key.
