@@ -159,10 +159,12 @@ def _optimizer(a, out):
 
 
 def _train(a, out):
-    _dict(out, "the report", {"returned", "calls", "parameters"})
+    _dict(out, "the report", {"returned", "calls", "modes", "parameters"})
     _list(out["returned"], "what each call returned", len(a["batches"]))
     if not isinstance(out["calls"], int) or isinstance(out["calls"], bool):
         _fail("the number of forward calls is not a number")
+    for mode in _list(out["modes"], "the forward calls' modes", out["calls"]):
+        _bool(mode, "a forward call's mode")
     _tensor_values(_names(out["parameters"], "the model's parameters",
                           set(_model_names("tiny", _key(a["spec"]))), exact=False), "a parameter")
 

@@ -372,12 +372,16 @@ def _tiny(spec, state):
     return model
 
 
-def run_optimizer(fn, config, args, kwargs):
-    """``fn(gpt_skeleton(config), *args, **kwargs)`` should build an optimiser. Returns its type
-    and parameter groups: {"type", "adamw", "groups": [{"names", "weight_decay", "lr", "betas"}]}."""
+def run_optimizer(fn, config, args, kwargs, frozen=()):
+    """``fn(gpt_skeleton(config), *args, **kwargs)`` should build an optimiser; the parameters
+    named in ``frozen`` do not require grad. Returns its type and parameter groups: {"type",
+    "adamw", "groups": [{"names", "weight_decay", "lr", "betas"}]}."""
     import torch
 
     model = gpt_skeleton(config)
+    own = dict(model.named_parameters())
+    for name in frozen:
+        own[name].requires_grad_(False)
     opt = fn(model, *args, **kwargs)
     names = {id(p): n for n, p in model.named_parameters()}
     groups = []
@@ -392,14 +396,16 @@ def run_optimizer(fn, config, args, kwargs):
 
 def run_train(fn, spec, state, batches, lr, grad_clip):
     """Call ``fn(model, x, y, optimizer, grad_clip)`` for each (x, y) of ``batches`` on a tiny_lm
-    loaded with ``state`` and one plain SGD optimiser (learning rate ``lr``). Returns {"returned":
-    [what each call returned], "parameters": {name: value at the end}, "calls": forward calls}."""
+    loaded with ``state``, left in eval mode (as an evaluation may leave it), and one plain SGD
+    optimiser (learning rate ``lr``). Returns {"returned": [what each call returned],
+    "parameters": {name: value at the end}, "calls": forward calls, "modes": whether each forward
+    call ran in training mode}."""
     import torch
 
-    model = _tiny(spec, state)
+    model = _tiny(spec, state).eval()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     returned = [fn(model, x, y, optimizer, grad_clip) for x, y in batches]
-    return {"returned": returned, "calls": len(model.seen),
+    return {"returned": returned, "calls": len(model.seen), "modes": [bool(s["training"]) for s in model.seen],
             "parameters": {n: p.detach().clone() for n, p in model.named_parameters()}}
 
 

@@ -9,7 +9,7 @@ that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
 How the checks see these answers: the loss is compared with a float64 cross-entropy (with logits
 large enough to break a naive log(softmax), T = 1, and gradients); the schedule over whole
 schedules against its formula; the optimiser by its parameter groups on a GPT-shaped model whose
-``lm_head.weight`` is tied to ``transformer.wte.weight``; ``train_step`` by two or three steps of
+``lm_head.weight`` is tied to ``transformer.wte.weight``; ``train_step`` by one to three steps of
 plain SGD on a tiny language model replayed in float64; ``estimate_loss`` by what the model saw
 (its mode, whether gradients were recorded, which batches) and the mean of those batches' losses.
 
@@ -69,6 +69,21 @@ WRONG = {
                               ("logits.reshape(B * T, V), targets.reshape(B * T)", "logits, targets")),
         # Detached "to save memory": the number is right, but no gradient reaches the model.
         "detached": variant("lm_loss", ("logits.reshape(", "logits.detach().reshape(")),
+        # ignore_index=0 "to skip padding": id 0 is a real token, and its positions drop out.
+        "ignores_id_0": variant("lm_loss", ("targets.reshape(B * T))", "targets.reshape(B * T), ignore_index=0)")),
+        # log_softmax over dimension 1 of (B, T, V): normalises over the positions.
+        "log_softmax_over_dim_1": """
+            def lm_loss(logits, targets):
+                log_probs = F.log_softmax(logits, dim=1)
+                return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+            """,
+        # Stabilised by hand, subtracting the max from the caller's logits in place.
+        "subtracts_max_in_place": """
+            def lm_loss(logits, targets):
+                logits -= logits.amax(dim=-1, keepdim=True)  # for numerical stability
+                log_probs = logits - logits.exp().sum(dim=-1, keepdim=True).log()
+                return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+            """,
     },
     "configure_optimizer": {
         # weight_decay for every parameter, biases and LayerNorm gains included.
@@ -145,6 +160,18 @@ WRONG = {
         # The notebook's numbers written in: learning_rate and betas are ignored.
         "hardcoded_lr_and_betas": variant("configure_optimizer", ("lr=learning_rate, betas=betas)",
                                                                   "lr=6e-4, betas=(0.9, 0.95))")),
+        # betas left out: Adam's default (0.9, 0.999) instead of the ones asked for.
+        "ignores_betas": variant("configure_optimizer", ("lr=learning_rate, betas=betas)", "lr=learning_rate)")),
+        # The signature's arguments in another order than the callers use: lr and weight decay swap.
+        "arguments_swapped": variant("configure_optimizer", (
+            "def configure_optimizer(model: torch.nn.Module, weight_decay: float, learning_rate: float,",
+            "def configure_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float,")),
+        # `> 2` for "matrices": no GPT-2 parameter has more than two dimensions, so none decays.
+        "dim_greater_than_2": variant("configure_optimizer", ("p.dim() >= 2", "p.dim() > 2"),
+                                      ("p.dim() < 2", "p.dim() <= 2")),
+        # Every parameter, the frozen ones (requires_grad False) too.
+        "includes_frozen": variant("configure_optimizer", (
+            "[p for p in model.parameters() if p.requires_grad]", "list(model.parameters())")),
         # Only the weight matrices of the Linear layers: embeddings and LayerNorms left out.
         "only_linear_weights": """
             def configure_optimizer(model, weight_decay, learning_rate, betas):
@@ -173,6 +200,16 @@ WRONG = {
                                         (_WARMUP, "return max_lr * (step + 1) / (warmup_steps + 1)")),
         # Integer division in the warm-up: 0 until the last warm-up step.
         "integer_division": variant("get_lr", (_WARMUP, "return max_lr * ((step + 1) // warmup_steps)")),
+        # The cosine taken with torch: every decay step returns a 0-d tensor.
+        "returns_tensor": variant("get_lr", ("math.cos(math.pi * progress)",
+                                             "torch.cos(torch.tensor(math.pi * progress))")),
+        # progress divided by max_steps: the cosine has not reached min_lr at max_steps.
+        "progress_over_max_steps": variant("get_lr", (
+            "progress = (step - warmup_steps) / (max_steps - warmup_steps)",
+            "progress = (step - warmup_steps) / max_steps")),
+        # min_lr and max_lr swapped in the cosine: it climbs from min_lr to max_lr.
+        "min_and_max_swapped": variant("get_lr", (_COSINE,
+                                                  "max_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (min_lr - max_lr)")),
         # cos without the 0.5 * (1 + ...): starts at max_lr but dips below min_lr.
         "missing_half_one_plus": variant("get_lr", ("0.5 * (1.0 + math.cos(math.pi * progress))",
                                                     "math.cos(math.pi * progress)")),
@@ -207,6 +244,14 @@ WRONG = {
             "        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)",
             "        for p in model.parameters():\n"
             "            torch.nn.utils.clip_grad_norm_(p, grad_clip)")),
+        # Clips before backward: there are no gradients yet, so nothing is clipped.
+        "clip_before_backward": variant("train_step", (_CLIP, ""),
+                                        ("    loss.backward()\n", _CLIP + "    loss.backward()\n")),
+        # Steps before backward: each step uses no gradients (zeroed at the start), nothing moves.
+        "step_before_backward": variant("train_step", ("    loss.backward()\n", ""),
+                                        ("    optimizer.step()\n", "    optimizer.step()\n    loss.backward()\n")),
+        # No model.train(): a model left in eval mode by an evaluation trains without dropout.
+        "no_model_train": variant("train_step", ("    model.train()\n", "")),
         # Forgets optimizer.step(): gradients computed, nothing learned.
         "no_step": variant("train_step", ("    optimizer.step()\n", "")),
     },
@@ -243,9 +288,98 @@ WRONG = {
             "        n = batch_size * block_size\n"
             "        x = data[:n].view(batch_size, block_size)\n"
             "        y = data[1:n + 1].view(batch_size, block_size)\n")),
+        # Returns the list of batch losses instead of their mean.
+        "returns_list": variant("estimate_loss", ("return sum(losses) / len(losses)", "return losses")),
+        # torch.no_grad() around get_batch only: the forward passes still record a graph.
+        "no_grad_around_batch_only": variant("estimate_loss", ("@torch.no_grad()\n", ""), (
+            "        x, y = get_batch(data, block_size, batch_size, generator=generator)\n",
+            "        with torch.no_grad():\n"
+            "            x, y = get_batch(data, block_size, batch_size, generator=generator)\n")),
         # The generator is not passed on: the batches come from the global RNG, so the
         # estimate cannot be reproduced (and it shifts the training batches' random stream).
         "ignores_generator": variant("estimate_loss", (", generator=generator)", ")")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "lm_loss": {
+        "sum_reduction": ("mean over every position", "not the sum"),
+        "mean_of_sequence_sums": ("mean over every position", "not summed over the sequence"),
+        "shifted_twice": ("cross-entropy", "without shifting again"),
+        "softmax_then_cross_entropy": ("cross-entropy", "do not apply it before"),
+        "naive_log_softmax": ("large logits", "underflows to log(0)"),
+        "nll_of_probabilities": ("cross-entropy", "not the probability itself"),
+        "returns_item": ("a tensor with gradients", "should be a tensor"),
+        "permute_then_reshape": ("cross-entropy", "without permuting or transposing"),
+        "view_by_T": ("cross-entropy", "one row of logits per target"),
+        "no_reshape": ("cross-entropy", "reads dimension 1 as the classes"),
+        "detached": ("a tensor with gradients", ".detach()"),
+        "ignores_id_0": ("cross-entropy", "ignore_index=0"),
+        "log_softmax_over_dim_1": ("cross-entropy", "ran over dimension 1"),
+        "subtracts_max_in_place": ("inputs unchanged", "in place"),
+    },
+    "configure_optimizer": {
+        "decay_everything": ("no decay on the rest", "every parameter gets weight decay"),
+        "no_groups": ("decay on matrices", "adamw's default"),
+        "bias_by_name_only": ("no decay on the rest", "not by the name 'bias'"),
+        "adam_not_adamw": ("adamw", "adam adds weight decay to the gradient"),
+        "no_decay_group_default": ("no decay on the rest", "adamw's default is 0.01"),
+        "inverted_condition": ("decay on matrices", "the two groups are swapped"),
+        "tied_weight_twice": ("each parameter once", "listed twice"),
+        "remove_duplicate_false": ("each parameter once", "listed twice"),
+        "mingpt_embeddings_not_decayed": ("decay on matrices", "the embeddings"),
+        "hardcoded_lr_and_betas": ("lr and betas", "the learning_rate argument"),
+        "only_linear_weights": ("each parameter once", "in no group"),
+        "ignores_betas": ("lr and betas", "adam's default"),
+        "arguments_swapped": ("lr and betas", "that is weight_decay"),
+        "includes_frozen": ("trainable only", "requires_grad false"),
+        "dim_greater_than_2": ("decay on matrices", "no parameter gets weight decay"),
+    },
+    "get_lr": {
+        "zero_at_step_0": ("warm-up", "0 at step 0"),
+        "cosine_to_zero": ("cosine decay", "the cosine decays to 0"),
+        "no_floor": ("min_lr after max_steps", "after max_steps the learning rate should stay at min_lr"),
+        "cosine_from_step_0": ("cosine decay", "start where the warm-up ends"),
+        "linear_decay": ("cosine decay", "not a straight line"),
+        "warmup_one_step_late": ("warm-up", "one step too many"),
+        "integer_division": ("warm-up", "integer division"),
+        "missing_half_one_plus": ("cosine decay", "cos alone"),
+        "returns_tensor": ("a float", "should return a python float"),
+        "progress_over_max_steps": ("cosine decay", "progress should run from 0 at warmup_steps"),
+        "min_and_max_swapped": ("cosine decay", "go down from max_lr to min_lr"),
+    },
+    "train_step": {
+        "no_zero_grad": ("zeroed gradients", "the gradients are not zeroed"),
+        "zero_grad_before_step": ("zeroed gradients", "not between backward and step"),
+        "no_clipping": ("norm clipping", "the update used unclipped gradients"),
+        "clip_after_step": ("norm clipping", "after the step has no effect"),
+        "clip_grad_value": ("norm clipping", "not each value"),
+        "returns_tensor": ("the loss as a float", "python float"),
+        "loss_after_step": ("the loss as a float", "loss of this step's forward pass"),
+        "hardcoded_clip": ("norm clipping", "but grad_clip is"),
+        "clips_with_none": ("norm clipping", "clip only when grad_clip is not none"),
+        "clip_each_parameter": ("norm clipping", "not each parameter's gradient on its own"),
+        "no_step": ("one step", "optimizer.step()"),
+        "clip_before_backward": ("norm clipping", "before backward there is nothing to clip"),
+        "step_before_backward": ("one step", "call loss.backward() and then optimizer.step()"),
+        "no_model_train": ("training mode", "model.train()"),
+    },
+    "estimate_loss": {
+        "no_eval": ("eval mode", "call model.eval()"),
+        "no_no_grad": ("no gradients", "torch.no_grad()"),
+        "mode_not_restored": ("mode restored", "left in eval mode"),
+        "returns_sum": ("the mean as a float", "sum of the batch losses"),
+        "returns_last": ("the mean as a float", "last batch's loss"),
+        "returns_tensor": ("the mean as a float", "not a tensor"),
+        "targets_are_inputs": ("the mean as a float", "the targets are y"),
+        "one_batch_short": ("eval_iters batches", "it ran 4 times"),
+        "same_batch_every_time": ("eval_iters batches", "every batch was the same"),
+        "batch_from_start_of_data": ("eval_iters batches", "every batch was the same"),
+        "ignores_generator": ("eval_iters batches", "pass generator=generator on"),
+        "returns_list": ("the mean as a float", "should return a float, got list"),
+        "no_grad_around_batch_only": ("no gradients", "gradients were being recorded"),
     },
 }
 
@@ -273,6 +407,13 @@ VALID = {
         # nanoGPT's line.
         "nanogpt_view": variant("lm_loss", ("logits.reshape(B * T, V), targets.reshape(B * T)",
                                             "logits.view(-1, logits.size(-1)), targets.view(-1)")),
+        # The mean per sequence, then over the batch: every sequence has T positions, so it is the
+        # same mean.
+        "mean_of_sequence_means": """
+            def lm_loss(logits, targets):
+                per_token = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+                return per_token.mean(dim=1).mean()
+            """,
         # By hand, stably: logsumexp minus the target's logit.
         "logsumexp_by_hand": """
             def lm_loss(logits, targets):
@@ -301,6 +442,8 @@ VALID = {
             def configure_optimizer(model, weight_decay, learning_rate, betas):
                 decay, no_decay = [], []
                 for name, p in model.named_parameters():
+                    if not p.requires_grad:
+                        continue
                     if name.endswith(".bias") or ".ln_" in name:
                         no_decay.append(p)
                     else:
@@ -312,7 +455,7 @@ VALID = {
         # Every setting spelled out in each group; foreach=False.
         "full_param_dicts": """
             def configure_optimizer(model, weight_decay, learning_rate, betas):
-                params = list(model.parameters())
+                params = [p for p in model.parameters() if p.requires_grad]
                 groups = [
                     {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay,
                      "lr": learning_rate, "betas": betas},
@@ -325,10 +468,21 @@ VALID = {
         # for the other group, which comes first.
         "default_weight_decay": """
             def configure_optimizer(model, weight_decay, learning_rate, betas):
-                no_decay = [p for p in model.parameters() if p.dim() == 1]
-                decay = [p for p in model.parameters() if p.dim() != 1]
+                trainable = [p for p in model.parameters() if p.requires_grad]
+                no_decay = [p for p in trainable if p.dim() == 1]
+                decay = [p for p in trainable if p.dim() != 1]
                 return torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0}, {"params": decay}],
                                          lr=learning_rate, betas=betas, weight_decay=weight_decay)
+            """,
+        # One group given to the constructor, the other added afterwards: add_param_group fills in
+        # lr and betas from the optimiser's defaults.
+        "add_param_group": """
+            def configure_optimizer(model, weight_decay, learning_rate, betas):
+                params = list(filter(lambda p: p.requires_grad, model.parameters()))
+                optimizer = torch.optim.AdamW([p for p in params if p.dim() >= 2], lr=learning_rate,
+                                              betas=betas, weight_decay=weight_decay)
+                optimizer.add_param_group({"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0})
+                return optimizer
             """,
         # Walks the modules like the minGPT recipe, but remembers what it has seen (the tied
         # matrix once) and decays every matrix, embeddings included.
@@ -338,7 +492,7 @@ VALID = {
                 decay, no_decay = [], []
                 for module in model.modules():
                     for p in module.parameters(recurse=False):
-                        if id(p) in seen:
+                        if id(p) in seen or not p.requires_grad:
                             continue
                         seen.add(id(p))
                         if isinstance(module, (nn.Linear, nn.Embedding)) and p.dim() == 2:
@@ -417,6 +571,7 @@ VALID = {
         # `if grad_clip:` (0 would mean no clipping too); float() instead of .item().
         "truthy_grad_clip": """
             def train_step(model, x, y, optimizer, grad_clip):
+                model.train()
                 optimizer.zero_grad()
                 _, loss = model(x, y)
                 loss.backward()
@@ -425,9 +580,14 @@ VALID = {
                 optimizer.step()
                 return float(loss.detach())
             """,
+        # Clips the optimiser's own parameters (the same tensors as the model's).
+        "clip_param_groups": variant("train_step", (
+            "clip_grad_norm_(model.parameters(), grad_clip)",
+            'clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)')),
         # Sets every .grad to None by hand, loss detached before .item().
         "grads_to_none_by_hand": """
             def train_step(model, x, y, optimizer, grad_clip):
+                model.train(True)
                 for p in model.parameters():
                     p.grad = None
                 _, loss = model(x, y)
@@ -467,6 +627,21 @@ VALID = {
                 finally:
                     if was_training:
                         model.train()
+            """,
+        # torch.set_grad_enabled(False) as a context manager, and statistics.mean.
+        "set_grad_enabled_statistics_mean": """
+            import statistics
+
+            def estimate_loss(model, data, block_size, batch_size, eval_iters, generator=None):
+                was_training = model.training
+                model.eval()
+                with torch.set_grad_enabled(False):
+                    losses = []
+                    for _ in range(eval_iters):
+                        x, y = get_batch(data, block_size, batch_size, generator=generator)
+                        losses.append(model(x, y)[1].item())
+                model.train(was_training)
+                return statistics.mean(losses)
             """,
         # A running total divided at the end, with the notebook's lm_loss on the logits.
         "running_total_lm_loss": """
