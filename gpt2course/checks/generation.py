@@ -10,8 +10,12 @@ is checked exactly, the generator by drawing twice with one seed.
 
 The KV cache and generation run on a GPT built by the checks (protocol.gpt_model), never on the
 learner's: ``forward_with_cache`` is fed a sequence chunk after chunk and its logits and cache
-are compared with a float64 oracle of the whole sequence; ``generate`` is replayed step by step
-against the oracle's logits of the window it should have read (cropped to block_size).
+are compared with a float64 oracle of the whole sequence (a mismatch is explained by the
+oracles of known mistakes: positions restarted or elsewhere, the mask, a cache that kept only
+the last call, a LayerNorm left out); ``generate`` is replayed step by step against the
+oracle's logits of the window it should have read (cropped to block_size), and one prompt in
+thousands of rows checks the first new token's frequencies at a temperature (a temperature lost
+or applied twice, probabilities handed to the sampler, are named).
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ SIGMAS = 5.0
 
 
 def kept_probs(logits, temperature=1.0, top_k=None, top_p=None, *, temp="divide", k_shift=0,
-               p_rule="crossing_kept", p_on="tempered", p_before_k=False):
+               p_rule="crossing_kept", p_on="tempered", p_before_k=False, softmax_over="vocabulary"):
     """The distribution (rows of ``logits``, float64) the sampler should draw from; keywords
-    give the known mistakes."""
+    give the known mistakes (``softmax_over="batch"``: the softmax taken over the rows, which
+    torch.multinomial then normalises row by row; the rows' repeats cancel out)."""
     z = np.asarray(logits, dtype=np.float64)
     base = z
     if temp == "divide":
@@ -76,7 +81,13 @@ def kept_probs(logits, temperature=1.0, top_k=None, top_p=None, *, temp="divide"
             k = min(top_k, V)
             kth = -np.sort(-z, axis=-1)[:, k - 1:k]
             keep &= z >= kth
-    return _softmax(np.where(keep, z, -np.inf))
+    z = np.where(keep, z, -np.inf)
+    if softmax_over == "batch":
+        with np.errstate(all="ignore"):
+            e = np.exp(z - z.max(0, keepdims=True))
+            p = e / e.sum(0, keepdims=True)
+            return p / p.sum(-1, keepdims=True)
+    return _softmax(z)
 
 
 def _softmax(z):
@@ -157,7 +168,14 @@ def _frequency_verify(rows, options, mistakes):
             return
         for hint, alternative in mistakes:
             if fits(freq, alternative):
-                raise CheckFailed(hint)
+                raise CheckFailed(f"with {_describe(options)}, {hint}")
+        kept = _kept_count_hint(freq, to_numpy(rows), options)
+        if kept:
+            raise CheckFailed(f"with {_describe(options)}, {kept}")
+        if ((freq == 1.0) == (to_numpy(rows) == to_numpy(rows).max(-1, keepdims=True))).all():
+            raise CheckFailed(f"with {_describe(options)}, it returned the most likely token of each row "
+                              f"every time in {DRAWS} draws: only temperature 0 is greedy; otherwise draw "
+                              "with torch.multinomial(probs, num_samples=1, generator=generator).")
         outside = (freq > 0) & (expected == 0)
         if outside.any():
             g, t = map(int, np.argwhere(outside)[0])
@@ -180,6 +198,30 @@ def _frequency_verify(rows, options, mistakes):
     return verify
 
 
+def _kept_count_hint(freq, logits, options):
+    """"top_k=k kept m tokens" when every row drew exactly its m most likely tokens, the same m
+    for every row, and m is not the number top_k keeps; else None."""
+    k, V = options.get("top_k"), freq.shape[-1]
+    if k is None or options.get("top_p") is not None:
+        return None
+    drawn = freq > 0
+    m = int(drawn.sum(-1)[0])
+    want = min(k, V)
+    if m == want or not (drawn.sum(-1) == m).all():
+        return None
+    largest = logits >= -np.sort(-logits, axis=-1)[:, m - 1:m]  # the m largest (a temperature > 0 keeps the order)
+    if not (drawn == largest).all():
+        return None
+    if m == V:
+        return (f"all {V} tokens were kept: set every logit below the k-th largest to -inf before the "
+                "softmax (was top_k applied?).")
+    kept = ("only the most likely token of each row was" if m == 1 else
+            f"the {m} most likely tokens of each row were")
+    return (f"{kept} kept, not {want}: keep exactly the k largest logits (those >= the k-th largest, "
+            "torch.topk(logits, k).values[:, -1:])"
+            + (", every token when top_k exceeds the vocabulary." if k >= V else "."))
+
+
 def _mistakes(rows, options):
     """(hint, distribution) of the known mistakes that differ from the right answer here."""
     logits = to_numpy(rows)
@@ -198,17 +240,20 @@ def _mistakes(rows, options):
         add("the logits should be divided by the temperature, not multiplied (a temperature "
             "below 1 sharpens the distribution).", temp="multiply")
     if k is not None:
-        add(f"top_k={k} kept {k + 1} tokens: keep exactly the k largest logits (those >= the k-th "
+        add(f"{k + 1} tokens were kept: keep exactly the k largest logits (those >= the k-th "
             "largest, torch.topk(logits, k).values[:, -1:]).", k_shift=1)
         if k > 1:
-            add(f"top_k={k} kept only {k - 1} tokens: keep the k largest logits (those >= the k-th "
-                "largest, torch.topk(logits, k).values[:, -1:]).", k_shift=-1)
+            add(f"only {k - 1} tokens were kept: keep the k largest logits, the k-th largest too "
+                "(drop those < the k-th largest, torch.topk(logits, k).values[:, -1:]).", k_shift=-1)
     if p is not None and T != 1.0:
         add("top_p chose the tokens from the probabilities before the temperature: divide the "
             "logits by the temperature first, then apply top-k and top-p.", p_on="raw")
     if p is not None and k is not None:
         add("top_p should work on the probabilities left after top-k (renormalised over the k "
             "kept tokens), not on the full distribution: apply top-k first.", p_before_k=True)
+    if rows.shape[0] > 1 and k is None and p is None:
+        add("the softmax went over the batch (dim=0), not over the vocabulary: each row is its own "
+            "distribution, F.softmax(logits, dim=-1).", softmax_over="batch")
     if p is not None:
         add("top_p dropped the token that makes the cumulative probability cross top_p: keep the "
             "smallest set whose probability reaches top_p, i.e. keep a token while the probability "
@@ -278,6 +323,11 @@ def greedy_case(rng, label, B, V, options):
     want = to_numpy(logits).argmax(-1)
 
     def verify(out):
+        if isinstance(out, torch.Tensor) and tuple(out.shape) in ((), (B,)):
+            why = ("argmax without dim= is the position of the largest value of the whole tensor"
+                   if out.dim() == 0 else "the dimension of the new token was dropped")
+            raise CheckFailed(f"for logits of shape ({B}, {V}) it returned shape {tuple(out.shape)}, expected "
+                              f"(B, 1) = ({B}, 1): {why}; use logits.argmax(dim=-1, keepdim=True)")
         got = require_tensor(out, (B, 1), what=f"the result for logits of shape ({B}, {V})")
         if out.dtype != torch.long:
             raise CheckFailed(f"the token ids should be a LongTensor (torch.long), got {out.dtype}")
@@ -290,39 +340,77 @@ def greedy_case(rng, label, B, V, options):
     return Case(label=label, args=(logits,), kwargs=dict(options), verify=verify)
 
 
-SAMPLER_ERRORS = {
-    "RuntimeError": "torch.topk needs k <= the vocabulary size: use min(top_k, logits.size(-1)); "
-                    "and every row needs at least one token left (a probability tensor of NaN or "
-                    "all zeros makes torch.multinomial fail).",
+# What a RuntimeError in the sampler means, by what its message says (core shows the message).
+_KEEPDIM = ("if it says 'must match the size of tensor': keep the k-th largest logit's dimension, shape "
+            "(B, 1), so that it compares with the (B, V) logits row by row (.values[:, -1:], not "
+            ".values[:, -1])")
+_TOPK_RANGE = ("if it says 'out of range': torch.topk needs k <= the vocabulary size, "
+               "min(top_k, logits.size(-1))")
+_NO_TOKEN = ("if it says 'probability tensor': a row has no token left, or NaN (every row needs a "
+             "finite logit)")
+
+
+def _sampler_errors(*parts: str) -> dict[str, str]:
+    """The RuntimeError hint of a case: the readings of the messages its inputs can give."""
+    return {"RuntimeError": "; ".join(parts)}
+
+
+SAMPLER_ERRORS = _sampler_errors(_KEEPDIM, _NO_TOKEN)
+GREEDY_ERRORS = _sampler_errors(
+    "if it says 'probability tensor': temperature 0 is greedy: return logits.argmax(dim=-1, "
+    "keepdim=True) before dividing by the temperature (logits / 0 is inf or NaN)", _KEEPDIM)
+TOP_1_ERRORS = _sampler_errors(
+    _KEEPDIM, "if it says 'probability tensor': no token was left: top-k keeps the k-th largest "
+    "logit itself (drop logits < kth, not <=)")
+NO_TOP_K_ERRORS = _sampler_errors(_NO_TOKEN)
+
+SAMPLE_RULES = {
+    "greedy at temperature 0": ["temperature 0 is greedy", "temperature 0.0 with top_k and top_p is still greedy"],
+    "temperature": ["temperature 0.5", "temperature 2", "temperature 0.6", "temperature 1.7"],
+    "top-k": ["top_k=1 keeps only the most likely token", "top_k=3", "top_k=4",
+              "top_k larger than the vocabulary keeps every token"],
+    "top-p": ["top_p", "top_p after the temperature", "top_k, then top_p on what is left"],
+    "draws from the softmax": ["temperature 1: frequencies follow softmax(logits); one seed, same draws"],
+    "the generator": ["temperature 1: frequencies follow softmax(logits); one seed, same draws"],
+    "(B, 1) token ids": ["temperature 0 is greedy", "top_k=1 keeps only the most likely token",
+                         "temperature 1: frequencies follow softmax(logits); one seed, same draws"],
+    "logits unchanged": ["temperature 0.5", "top_k=1 keeps only the most likely token"],
 }
 
 
 @register("sample_next_token", "greedy, temperature, top-k and top-p frequencies within 5 "
-                               "standard errors, exact supports, the generator, (B, 1) longs")
+                               "standard errors, exact supports, the generator, (B, 1) longs",
+          rules=SAMPLE_RULES)
 def sample_cases(rng: np.random.Generator, hidden: bool):
     V = 8 if not hidden else 11
+    cold, hot, k = (0.5, 2.0, 3) if not hidden else (0.6, 1.7, 4)
     cases = [
         greedy_case(rng, "temperature 0 is greedy", 5, 13 if not hidden else 29, dict(temperature=0)),
         greedy_case(rng, "temperature 0.0 with top_k and top_p is still greedy", 4, 7,
                     dict(temperature=0.0, top_k=3, top_p=0.5)),
-        greedy_case(rng, "top_k=1 keeps only the most likely token", 6, 9, dict(temperature=1.0, top_k=1)),
         sampling_case(rng, "temperature 1: frequencies follow softmax(logits); one seed, same draws",
                       V, dict(temperature=1.0), same_seed_twice=True),
-        sampling_case(rng, "temperature 0.5", V, dict(temperature=0.5 if not hidden else 0.6)),
-        sampling_case(rng, "temperature 2", V, dict(temperature=2.0 if not hidden else 1.7)),
-        sampling_case(rng, "top_k=3", V, dict(temperature=1.0, top_k=3 if not hidden else 4)),
+        greedy_case(rng, "top_k=1 keeps only the most likely token", 6, 9, dict(temperature=1.0, top_k=1)),
+        sampling_case(rng, f"temperature {cold}", V, dict(temperature=cold)),
+        sampling_case(rng, f"temperature {hot:g}", V, dict(temperature=hot)),
+        sampling_case(rng, f"top_k={k}", V, dict(temperature=1.0, top_k=k)),
         sampling_case(rng, "top_k larger than the vocabulary keeps every token", V,
                       dict(top_k=V + 5)),
     ]
     for c in cases:
         c.errors = SAMPLER_ERRORS
+    cases[0].errors = cases[1].errors = GREEDY_ERRORS
+    cases[2].errors = cases[4].errors = cases[5].errors = NO_TOP_K_ERRORS
+    cases[3].errors = TOP_1_ERRORS
+    cases[7].errors = _sampler_errors(_TOPK_RANGE, _KEEPDIM)
     rows_p = _distributions(rng, V, 1)
     seed = int(rng.integers(0, 2**31))
 
     def p_case(label, options, keep, differ=None):
+        # (the label leaves out the top_p chosen, which depends on the seed; messages show it)
         options = dict(options, top_p=_p_between(rng, rows_p, options, keep, differ=differ))
         verify = _frequency_verify(rows_p, options, _mistakes(rows_p, options))
-        return Case(label=f"{label} (top_p={options['top_p']})", errors=SAMPLER_ERRORS,
+        return Case(label=label, errors=SAMPLER_ERRORS if "top_k" in options else NO_TOP_K_ERRORS,
                     calls=[Call((rows_p, DRAWS, options, Seeded(seed)), kind=SAMPLE)],
                     verify=lambda outputs: verify(outputs[0]))
 
@@ -338,11 +426,15 @@ def sample_cases(rng: np.random.Generator, hidden: bool):
 
 # ---- forward_with_cache -----------------------------------------------------------------------
 
-def cached_oracle(state, chunks, cfg, *, positions="continue", attend="cache", mask="aligned"):
+def cached_oracle(state, chunks, cfg, *, positions="continue", attend="cache", mask="aligned",
+                  starts=None, store="all", skip=()):
     """Logits of each chunk (float64 NumPy) and the final cache [(k, v)] when the chunks are fed
-    one after another. ``positions="restart"`` numbers each chunk from 0; ``attend="chunk"``
-    lets a chunk see only itself (the cache is not used); ``mask="top_left"`` aligns the causal
-    mask with the first key instead of the last, ``mask="none"`` lets a chunk see its own future."""
+    one after another. ``positions="restart"`` numbers each chunk from 0; ``starts`` ({chunk
+    index: position}) puts a chunk's tokens elsewhere; ``attend="chunk"`` lets a chunk see only
+    itself (the cache is not used); ``mask="top_left"`` aligns the causal mask with the first key
+    instead of the last, ``mask="none"`` lets a chunk see its own future; ``store="new"`` keeps
+    only the last chunk's keys and values in the cache (whose length is then the next chunk's
+    S); ``skip`` leaves out LayerNorms ("ln_1", "ln_2", "ln_f")."""
     import torch
     import torch.nn.functional as F
 
@@ -350,21 +442,29 @@ def cached_oracle(state, chunks, cfg, *, positions="continue", attend="cache", m
     n, H = cfg["n_embd"], cfg["n_head"]
     hs = n // H
     cache = [None] * cfg["n_layer"]
-    past, logits = 0, []
-    for idx in chunks:
+    logits = []
+
+    def norm(x, w, b, name):
+        return x if name in skip else F.layer_norm(x, (n,), w, b, 1e-5)
+    for c, idx in enumerate(chunks):
         B, T = idx.shape
+        past = 0 if cache[0] is None else cache[0][0].shape[2]
         start = {"continue": past, "restart": 0, "shifted": past + 1}[positions]
-        x = F.embedding(idx, p["transformer.wte.weight"]) + p["transformer.wpe.weight"][start:start + T]
+        start = (starts or {}).get(c, start)
+        wpe = p["transformer.wpe.weight"][start:start + T]
+        if wpe.shape[0] != T:
+            raise ValueError("positions beyond block_size")  # such a mistake cannot be computed
+        x = F.embedding(idx, p["transformer.wte.weight"]) + wpe
         for i in range(cfg["n_layer"]):
             w = {k[len(f"transformer.h.{i}."):]: v for k, v in p.items() if k.startswith(f"transformer.h.{i}.")}
-            h = F.layer_norm(x, (n,), w["ln_1.weight"], w["ln_1.bias"], 1e-5)
+            h = norm(x, w["ln_1.weight"], w["ln_1.bias"], "ln_1")
             q, k, v = (t.reshape(B, T, H, hs).transpose(1, 2)
                        for t in F.linear(h, w["attn.c_attn.weight"], w["attn.c_attn.bias"]).split(n, -1))
             if cache[i] is not None:
                 k_all, v_all = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
             else:
                 k_all, v_all = k, v
-            cache[i] = (k_all, v_all)
+            cache[i] = (k_all, v_all) if store == "all" else (k, v)
             if attend == "chunk":
                 k_use, v_use, offset = k, v, 0
             else:
@@ -381,18 +481,24 @@ def cached_oracle(state, chunks, cfg, *, positions="continue", attend="cache", m
             scores = (q @ k_use.transpose(-2, -1) / math.sqrt(hs)).masked_fill(~allowed, float("-inf"))
             y = (torch.softmax(scores, -1) @ v_use).transpose(1, 2).reshape(B, T, n)
             x = x + F.linear(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"])
-            h = F.layer_norm(x, (n,), w["ln_2.weight"], w["ln_2.bias"], 1e-5)
+            h = norm(x, w["ln_2.weight"], w["ln_2.bias"], "ln_2")
             h = F.gelu(F.linear(h, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"]), approximate="tanh")
             x = x + F.linear(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])
-        x = F.layer_norm(x, (n,), p["transformer.ln_f.weight"], p["transformer.ln_f.bias"], 1e-5)
+        x = norm(x, p["transformer.ln_f.weight"], p["transformer.ln_f.bias"], "ln_f")
         logits.append((x @ p["transformer.wte.weight"].T).numpy())
-        past += T
     return logits, [(k.numpy(), v.numpy()) for k, v in cache]
 
 
-def _cache_mistakes(state, chunks, cfg, i):
+def _cache_mistakes(state, chunks, cfg, i, S):
+    """(hint, lazily computed logits of call ``i``) of the known mistakes; the last ones read the
+    new tokens at every other start position (S is the right one)."""
     def variant(hint, **kw):
         return hint, lambda: cached_oracle(state, chunks, cfg, **kw)[0][i]
+    T = chunks[i].shape[1]
+    elsewhere = [variant(f"the new tokens were read at positions {s} .. {s + T - 1}; after {S} cached "
+                         f"positions they are at {S} .. {S + T - 1}: S is the length of the cached "
+                         "keys, cache[0][0].size(2) (B, n_head, S, head_size).", starts={i: s})
+                 for s in range(cfg["block_size"] - T + 1) if s not in (0, S, S + 1)]
     return [
         variant("the new tokens' positions start at 0 again; they follow the cached ones: "
                 "positions S .. S + T - 1, where S is how many positions the cache holds "
@@ -414,6 +520,16 @@ def _cache_mistakes(state, chunks, cfg, i):
                 "mask, torch.ones(T, S + T).tril(diagonal=S)).", mask="none_after_cache"),
         variant("a chunk of several new tokens is not masked: token t must not see the new tokens "
                 "after it (a (T, S + T) mask, torch.ones(T, S + T).tril(diagonal=S)).", mask="none"),
+        variant("the cache kept only the last call's keys and values: store the concatenation (the "
+                "cached ones first, then the new ones) in cache[i], so that it holds every position "
+                "so far.", store="new"),
+        variant("the MLP half of a block reads ln_2 of the residual stream: "
+                "x = x + block.mlp(block.ln_2(x)).", skip=("ln_2",)),
+        variant("the attention half of a block reads ln_1 of the residual stream: q, k, v come "
+                "from block.attn.c_attn(block.ln_1(x)).", skip=("ln_1",)),
+        variant("the final LayerNorm is missing: the logits are "
+                "model.lm_head(model.transformer.ln_f(x)).", skip=("ln_f",)),
+        *elsewhere,
     ]
 
 
@@ -429,15 +545,25 @@ def cache_case(rng, label, cfg, B, sizes):
     def verify(report):
         if not isinstance(report, dict):
             raise CheckFailed("its result could not be read")
+        entries = report.get("cache")
+        if entries == []:
+            raise CheckFailed(f"after {len(chunks)} calls the cache list is still empty: store each block's keys "
+                              "and values in the list you were given (cache.append(...) while it is empty, "
+                              "cache[i] = ... afterwards); `cache = ...` inside the function makes a new list "
+                              "the caller never sees")
+        if isinstance(entries, list) and len(entries) > cfg["n_layer"]:
+            raise CheckFailed(f"after {len(chunks)} calls the cache list holds {len(entries)} entries; it should "
+                              f"hold one (keys, values) pair per block ({cfg['n_layer']}): append a block's "
+                              "pair only while the cache is empty (the first call), then replace cache[i]")
         for i, (out, chunk) in enumerate(zip(report["outputs"], chunks)):
             T = chunk.shape[1]
-            what = f"the logits of call {i + 1} ({T} new token{'s' if T > 1 else ''} after {bounds[i]} cached)"
+            what = f"the output of call {i + 1} ({T} new token{'s' if T > 1 else ''} after {bounds[i]} cached)"
             if not isinstance(out, torch.Tensor):
                 raise CheckFailed(f"{what} should be a tensor, got {type(out).__name__}")
             if tuple(out.shape) != (B, T, cfg["vocab_size"]):
-                raise CheckFailed(f"{what} have shape {tuple(out.shape)}, expected (B, T, vocab_size) = "
+                raise CheckFailed(f"{what} has shape {tuple(out.shape)}, expected (B, T, vocab_size) = "
                                   f"{(B, T, cfg['vocab_size'])}: return the logits of every new position")
-            explain(to_numpy(out), expected[i], _cache_mistakes(state, chunks, cfg, i), what,
+            explain(to_numpy(out), expected[i], _cache_mistakes(state, chunks, cfg, i, int(bounds[i])), what,
                     rtol=1e-4, atol=1e-4)
         got = report.get("cache")
         S = int(bounds[-1])
@@ -458,11 +584,36 @@ def cache_case(rng, label, cfg, B, sizes):
                     raise CheckFailed(f"cache[{layer}]'s {name} differ from block {layer}'s {name} of the "
                                       f"whole sequence ({worst_difference(to_numpy(t), want)}): store the "
                                       "keys and values after split_heads, the cached ones first")
-    return Case(label=label, args=(cfg, state, chunks), kind=CACHE, verify=verify)
+    return Case(label=label, args=(cfg, state, chunks), kind=CACHE, verify=verify, errors=CACHE_ERRORS)
+
+
+CACHE_ERRORS = {
+    "RuntimeError": "if it says 'Sizes of tensors must match except in dimension': put the cached keys and "
+                    "values in front of the new ones along the sequence dimension, torch.cat([...], dim=2) "
+                    "(they are (B, n_head, S, head_size)); if it says 'must match the size of tensor': "
+                    "the mask should be (T, S + T), one column per key, where S is the length of the "
+                    "cached keys, cache[0][0].size(2)",
+    "IndexError": "a position beyond block_size? The new tokens are at S .. S + T - 1, where S is the "
+                  "length of the cached keys, cache[0][0].size(2)",
+}
+_ALL_CACHE_CASES = ["a prompt of 5, then one token at a time", "a chunk of 3 new tokens after 6 cached",
+                    "one token at a time from an empty cache, up to block_size",
+                    "a prompt of 4, two single tokens, a chunk of 4",
+                    "two chunks of 2, filling block_size in the end"]
+CACHE_RULES = {
+    "same logits": _ALL_CACHE_CASES,
+    "positions follow the cache": ["a prompt of 5, then one token at a time",
+                                   "one token at a time from an empty cache, up to block_size",
+                                   "a prompt of 4, two single tokens, a chunk of 4"],
+    "the mask": ["a prompt of 5, then one token at a time", "a chunk of 3 new tokens after 6 cached",
+                 "a prompt of 4, two single tokens, a chunk of 4",
+                 "two chunks of 2, filling block_size in the end"],
+    "the cache list": _ALL_CACHE_CASES,
+}
 
 
 @register("forward_with_cache", "chunks fed one after another give the whole sequence's logits; "
-                                "positions continue; the cache holds every key and value")
+                                "positions continue; the cache holds every key and value", rules=CACHE_RULES)
 def cache_cases(rng: np.random.Generator, hidden: bool):
     if not hidden:
         small = config(61, 16, 2, 2, 16)
@@ -498,16 +649,24 @@ def _replay(state, cfg, out, T0):
 
 
 def _window_hint(state, cfg, out, T0, t):
-    """Which wrong window explains token ``t``, if any."""
+    """Which wrong reading explains greedy token ``t``, if any: a window one token short, the
+    first block_size tokens instead of the last, the logits of the window's first position."""
     import torch
     tokens = torch.tensor(out)
     p = {n: v.double() for n, v in state.items()}
-    for size, hint in ((cfg["block_size"] - 1, "the window is one token too short: crop to the last "
-                        "block_size tokens, idx[:, -block_size:]"),
-                       (t, "the whole sequence is read")):
-        if size <= 0 or size > cfg["block_size"]:
+    block = cfg["block_size"]
+    right = tokens[:, max(0, t - block):t]
+    readings = [(tokens[:, max(0, t - block + 1):t], -1, "the window is one token too short: crop to the last "
+                 "block_size tokens, idx[:, -block_size:]"),
+                (tokens[:, :min(t, block)], -1, "the window is the first block_size tokens of the text: crop "
+                 "to the last ones, idx[:, -block_size:]"),
+                (right, 0, "it used the logits of the window's first position: the next token follows the "
+                 "last one, logits[:, -1, :]")]
+    for window, position, hint in readings:
+        if window.shape[1] == 0 or (position == -1 and torch.equal(window, right)) or \
+                (position == 0 and window.shape[1] == 1):
             continue
-        logits = gpt_forward(p, tokens[:, max(0, t - size):t], cfg)[:, -1].numpy()
+        logits = gpt_forward(p, window, cfg)[:, position].numpy()
         if (out[:, t] == logits.argmax(-1)).all():
             return hint
     return None
@@ -576,16 +735,22 @@ def generate_case(rng, label, cfg, B, T0, new, options, *, training=False, seede
                 what = f"one of the top_k={k} most likely tokens"
             if bad.any():
                 hint = _window_hint(state, cfg, got, T0, t) if greedy else None
-                if hint is None:
+                if hint is None and t >= block and j > 0 and options.get("use_cache", True):
+                    hint = ("the tokens were right until the cache held block_size positions: then start a "
+                            "fresh cache on the window the uncached loop reads, forward_with_cache(model, "
+                            "idx[:, -block_size:], []) (dropping the cache's oldest entries is not the same: "
+                            "the keys it keeps were computed at their old positions)")
+                elif hint is None and t >= block and j > 0:
+                    hint = ("the tokens were right until the text was longer than block_size: then the "
+                            "window is the last block_size tokens, idx[:, -block_size:]")
+                elif hint is None:
                     hint = ("generate should pass temperature, top_k, top_p and generator on to "
                             "sample_next_token" if any(k in options for k in ("top_k", "top_p")) or
                             options.get("temperature", 0) != 0 else
-                            "are temperature (and top_k, top_p, generator) passed on to "
-                            "sample_next_token, and does it sample from the logits of the last "
-                            "position, logits[:, -1, :], of the window idx[:, -block_size:]?")
+                            "is temperature (and top_k, top_p, generator) passed on to sample_next_token?")
                 window = f"{min(t, block)} tokens" + (" (cropped to block_size)" if t > block else "")
                 raise CheckFailed(f"new token {j + 1} (position {t}) is not {what} given the window "
-                                  f"of the last {window}: {hint}.")
+                                  f"of the last {window}: {hint}" + ("" if hint.endswith(("?", ".")) else "."))
         if cached is not None and calls:
             per_module = {}
             for name, length, _, _ in calls:
@@ -599,29 +764,113 @@ def generate_case(rng, label, cfg, B, T0, new, options, *, training=False, seede
                                   "with the same cache")
         return got
 
+    errors = WITHIN_BLOCK_ERRORS if T0 + new <= block else GENERATE_ERRORS
     if not twice:
-        return Case(label=label, calls=[call], verify=lambda outputs: check_one(outputs[0]))
+        return Case(label=label, calls=[call], verify=lambda outputs: check_one(outputs[0]), errors=errors)
 
     def verify_twice(outputs):
         first, again = (check_one(o) for o in outputs)
         if not np.array_equal(first, again):
             raise CheckFailed("two runs with generators seeded alike gave different tokens: pass "
                               "generator on to sample_next_token")
-    return Case(label=label, calls=[call, call], verify=verify_twice)
+    return Case(label=label, calls=[call, call], verify=verify_twice, errors=errors)
+
+
+def generate_sampling_case(rng, label, cfg, T0, temperature):
+    """One prompt in each of DRAWS rows, one new token each, drawn with one seeded generator: the
+    new tokens' frequencies must follow softmax(logits / temperature) of the oracle's logits of the
+    prompt (within 5 standard errors, as sample_next_token's). Named: a temperature that never
+    reaches the sampler, one applied twice, probabilities handed to the sampler as logits."""
+    import torch
+    state = random_state(rng, cfg, scale=0.3)
+    prompt = ids(rng, cfg["vocab_size"], 1, T0)
+    seed = int(rng.integers(0, 2**31))
+    options = dict(temperature=temperature)
+    call = Call((cfg, state, prompt.repeat(DRAWS, 1), 1, dict(options), Seeded(seed), False), kind=GENERATE)
+    z = gpt_forward({n: v.double() for n, v in state.items()}, prompt, cfg)[:, -1]
+    right = _softmax(z.numpy() / temperature)
+    mistakes = []
+    for hint, alternative in (
+            ("the temperature did not reach sample_next_token: the tokens follow softmax(logits), not "
+             "softmax(logits / temperature); pass it on, sample_next_token(logits[:, -1, :], temperature, ...).",
+             _softmax(z.numpy())),
+            ("the logits were divided by the temperature twice: sample_next_token divides them itself, so "
+             "pass logits[:, -1, :] as they are.", _softmax(z.numpy() / temperature ** 2)),
+            ("sample_next_token got probabilities instead of logits: pass logits[:, -1, :] as they are "
+             "(it takes the softmax itself).", _softmax(_softmax(z.numpy()) / temperature))):
+        if np.abs(alternative - right).max() > 0.02:
+            mistakes.append((hint, alternative))
+    draws = _frequency_verify(z, options, mistakes)
+
+    def verify(outputs):
+        report = outputs[0]
+        if not isinstance(report, dict):
+            raise CheckFailed("its result could not be read")
+        out = report["returned"]
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (DRAWS, T0 + 1):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckFailed(f"for idx of shape {(DRAWS, T0)} and max_new_tokens=1 it returned {shape}, "
+                              f"expected (B, T + max_new_tokens) = {(DRAWS, T0 + 1)}")
+        if not torch.equal(out[:, :T0].cpu(), prompt.repeat(DRAWS, 1)):
+            raise CheckFailed("the result should start with the prompt idx, unchanged, followed by the new tokens")
+        draws({"returned": out[:, T0:], "changed": False})
+    return Case(label=label, calls=[call], verify=verify, errors=WITHIN_BLOCK_ERRORS)
 
 
 GENERATE_ERRORS = {
-    "ValueError": "the model got more than block_size tokens: crop the input to its last block_size "
-                  "tokens, idx[:, -block_size:], before each forward pass (and start a fresh cache "
-                  "once the cached positions reach block_size).",
+    "ValueError": "if it says 'the model got': crop its input to the last block_size tokens, "
+                  "idx[:, -block_size:]; '0 cached + N new': start each cache on the last block_size tokens, "
+                  "idx[:, -block_size:]; 'cached + 1 new': the cache is full, start a fresh one on "
+                  "idx[:, -block_size:]; 'cached + N new' with N > 1: after the first step give "
+                  "forward_with_cache the newest token only, idx[:, -1:]",
     "IndexError": "a position beyond block_size? Crop the input to its last block_size tokens, "
-                  "idx[:, -block_size:], and start a fresh cache once the cache is full.",
+                  "idx[:, -block_size:], give forward_with_cache only the newest token after the first "
+                  "step, and start a fresh cache once it holds block_size positions.",
+    "TypeError": "if it says 'tuple indices': the model returns (logits, loss), so unpack it: "
+                 "logits, _ = model(idx[:, -block_size:])",
+    "RuntimeError": "if it says 'Sizes of tensors must match': append the new tokens along the sequence, "
+                    "torch.cat([idx, next_id], dim=1)",
+}
+# Where the text never outgrows block_size, a position beyond it can only come from feeding a
+# non-empty cache more than the newest token.
+WITHIN_BLOCK_ERRORS = dict(GENERATE_ERRORS, IndexError=(
+    "a position beyond block_size, though the text here never outgrows it: after the first step give "
+    "forward_with_cache the newest token only, idx[:, -1:], with the same cache"))
+
+_ALL_GENERATE_CASES = [
+    "greedy, use_cache=False", "greedy, use_cache=True",
+    "beyond block_size without the cache (12): the window slides",
+    "beyond block_size with the cache", "a prompt longer than block_size", "top_k=1 is greedy (top_k passed on)",
+    "a tiny top_p is greedy (top_p passed on)", "a tiny temperature is greedy (temperature passed on)",
+    "top_k=3 sampling; one seed, same tokens", "a model in training mode: eval while generating, restored after",
+    "beyond block_size without the cache", "a prompt longer than block_size, cached", "top_k=1 and a tiny top_p",
+    "a tiny temperature", "top_k=4 sampling; one seed, same tokens", "training mode restored",
+    "temperature 0.6: the first new token's frequencies over many rows",
+    "temperature 0.5: the first new token's frequencies over many rows"]
+GENERATE_RULES = {
+    "prompt first": _ALL_GENERATE_CASES,
+    "the next token": ["greedy, use_cache=False", "greedy, use_cache=True"],
+    "options passed on": ["temperature 0.6: the first new token's frequencies over many rows",
+                          "temperature 0.5: the first new token's frequencies over many rows",
+                          "top_k=1 is greedy (top_k passed on)", "a tiny top_p is greedy (top_p passed on)",
+                          "a tiny temperature is greedy (temperature passed on)",
+                          "top_k=3 sampling; one seed, same tokens", "greedy, use_cache=False",
+                          "top_k=1 and a tiny top_p", "a tiny temperature",
+                          "top_k=4 sampling; one seed, same tokens"],
+    "the window": ["beyond block_size without the cache (12): the window slides",
+                   "a prompt longer than block_size",
+                   "beyond block_size without the cache", "a prompt longer than block_size, cached"],
+    "the cache": ["greedy, use_cache=True", "beyond block_size with the cache",
+                  "a prompt longer than block_size, cached"],
+    "eval mode, restored": ["a model in training mode: eval while generating, restored after",
+                            "greedy, use_cache=False", "training mode restored"],
+    "no gradients": _ALL_GENERATE_CASES,
 }
 
 
 @register("generate", "greedy replays with and without the cache, cropping to block_size, "
                       "options passed on, the generator, eval mode and no_grad",
-          helpers=("sample_next_token", "forward_with_cache"))
+          helpers=("sample_next_token", "forward_with_cache"), rules=GENERATE_RULES)
 def generate_cases(rng: np.random.Generator, hidden: bool):
     if not hidden:
         cfg = config(47, 12, 2, 2, 16)
@@ -645,6 +894,8 @@ def generate_cases(rng: np.random.Generator, hidden: bool):
                           dict(temperature=1.0, top_k=3), seeded=True, twice=True),
             generate_case(rng, "a model in training mode: eval while generating, restored after", cfg, 1,
                           4, 3, dict(temperature=0), training=True),
+            generate_sampling_case(rng, "temperature 0.6: the first new token's frequencies over many rows",
+                                   cfg, 3, 0.6),
         ]
     else:
         cfg = config(71, 10, 3, 2, 20)
@@ -664,7 +915,7 @@ def generate_cases(rng: np.random.Generator, hidden: bool):
             generate_case(rng, "top_k=4 sampling; one seed, same tokens", cfg, 2, 3, 7,
                           dict(temperature=1.3, top_k=4), seeded=True, twice=True),
             generate_case(rng, "training mode restored", cfg, 2, 2, 2, dict(temperature=0), training=True),
+            generate_sampling_case(rng, "temperature 0.5: the first new token's frequencies over many rows",
+                                   cfg, 4, 0.5),
         ]
-    for c in cases:
-        c.errors = GENERATE_ERRORS
     return cases

@@ -13,8 +13,9 @@ binomial standard errors of softmax(logits / temperature) over the kept tokens, 
 outside them), exactly for greedy decoding, and by drawing twice with one seed; the cache by
 feeding a sequence in chunks to a GPT the checks build and comparing logits and cache with a
 float64 oracle of the whole sequence; ``generate`` by replaying every new token against the
-oracle's logits of the window it should have read, and by what the model saw (its mode, whether
-gradients were on, how many positions it processed).
+oracle's logits of the window it should have read, by the frequencies of its first new token
+for one prompt in thousands of rows, and by what the model saw (its mode, whether gradients were
+on, how many positions it processed).
 """
 
 from catalogue import tidy as _tidy, variant
@@ -141,6 +142,29 @@ WRONG = {
             '        logits = logits.masked_fill(before >= top_p, float("-inf"))\n'))),
         # int32 ids.
         "int32_ids": variant("sample_next_token", ("generator=generator)", "generator=generator).int()")),
+        # The k-th largest without keepdim: (B,) does not line up with the (B, V) logits.
+        "top_k_threshold_without_keepdim": variant("sample_next_token", ("values[:, -1:]", "values[:, -1]")),
+        # No greedy branch: logits / 0 is inf or NaN, which torch.multinomial refuses.
+        "temperature_zero_not_greedy": variant("sample_next_token", (
+            "    if temperature == 0:\n        return logits.argmax(dim=-1, keepdim=True)\n", "")),
+        # argmax without dim: the position of the largest value of the whole tensor.
+        "argmax_without_dim": variant("sample_next_token",
+                                      ("logits.argmax(dim=-1, keepdim=True)", "torch.argmax(logits)")),
+        # The largest value taken as the threshold: only one token is ever kept.
+        "top_k_keeps_only_the_largest": variant("sample_next_token", ("values[:, -1:]", "values[:, :1]")),
+        # masked_fill's result thrown away: top_k changes nothing.
+        "top_k_result_discarded": variant("sample_next_token", (
+            'logits = logits.masked_fill(logits < kth, float("-inf"))',
+            'logits.masked_fill(logits < kth, float("-inf"))')),
+        # Sorted in increasing order: the nucleus is made of the least likely tokens.
+        "top_p_sorted_ascending": variant("sample_next_token", (
+            "torch.sort(logits, dim=-1, descending=True)", "torch.sort(logits, dim=-1)")),
+        # A new generator made on each call: every seed draws the same tokens.
+        "fresh_generator_each_call": variant("sample_next_token",
+                                             ("generator=generator)", "generator=torch.Generator())")),
+        # The draw squeezed to (B,).
+        "sample_squeezed": variant("sample_next_token", ("num_samples=1, generator=generator)",
+                                                         "num_samples=1, generator=generator).squeeze(-1)")),
     },
     "forward_with_cache": {
         # Positions 0 .. T-1 as in a plain forward pass.
@@ -198,6 +222,20 @@ WRONG = {
         # ln_f forgotten.
         "no_final_layernorm": variant("forward_with_cache",
                                       ("model.lm_head(model.transformer.ln_f(x))", "model.lm_head(x)")),
+        # Concatenated along the heads instead of the sequence.
+        "cat_along_heads": variant("forward_with_cache", ("torch.cat([cache[i][0], k], dim=2)",
+                                                          "torch.cat([cache[i][0], k], dim=1)"),
+                                   ("torch.cat([cache[i][1], v], dim=2)", "torch.cat([cache[i][1], v], dim=1)")),
+        # A new entry appended on every call, not only for a new block.
+        "always_appends": variant("forward_with_cache", (
+            "            cache[i] = (k, v)\n        else:\n            cache.append((k, v))\n",
+            "        cache.append((k, v))\n")),
+        # S taken as the length of the list (the number of blocks), not of the cached keys.
+        "past_is_len_cache": variant("forward_with_cache",
+                                     ("past = cache[0][0].size(2) if cache else 0", "past = len(cache)")),
+        # S read from the heads' dimension of the cached keys.
+        "past_from_the_heads_dimension": variant("forward_with_cache",
+                                                 ("cache[0][0].size(2) if cache", "cache[0][0].size(1) if cache")),
         # Keys and values cached before split_heads: (B, S, C), so the cache has the wrong layout.
         "cache_before_split_heads": """
             def forward_with_cache(model, idx, cache):
@@ -268,9 +306,102 @@ WRONG = {
             ("    block_size = model.config.block_size\n",
              "    block_size = model.config.block_size\n    T0 = idx.size(1)\n"),
             ("    return idx", "    return idx[:, T0:]")),
+        # The model's (logits, loss) taken as the logits.
+        "model_output_not_unpacked": variant("generate", ("logits, _ = model(idx[:, -block_size:])",
+                                                          "logits = model(idx[:, -block_size:])")),
+        # The new tokens appended as new rows.
+        "cat_along_batch": variant("generate", ("torch.cat([idx, next_id], dim=1)",
+                                                "torch.cat([idx, next_id], dim=0)")),
+        # The logits divided by the temperature before the sampler, which divides them again.
+        "temperature_applied_twice": variant("generate", (
+            "            next_id = sample_next_token(logits[:, -1, :], temperature,",
+            "            last = logits[:, -1, :] / temperature if temperature > 0 else logits[:, -1, :]\n"
+            "            next_id = sample_next_token(last, temperature,")),
+        # Probabilities handed to the sampler, which takes their softmax again.
+        "probabilities_to_the_sampler": variant("generate", (
+            "sample_next_token(logits[:, -1, :], temperature,",
+            "sample_next_token(F.softmax(logits[:, -1, :], dim=-1), temperature,")),
         # The whole window fed to forward_with_cache every step, with the same cache.
         "window_into_the_cache_each_step": variant("generate", (
             _STEP, "                logits = forward_with_cache(model, idx[:, -block_size:], cache)\n")),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "sample_next_token": {
+        "temperature_divides_probabilities": ("temperature", "the temperature changed nothing"),
+        "temperature_multiplies": ("temperature", "divided by the temperature, not multiplied"),
+        "temperature_ignored": ("temperature", "the temperature changed nothing"),
+        "greedy_without_keepdim": ("(B, 1) token ids", "the dimension of the new token was dropped"),
+        "top_k_keeps_one_more": ("top-k", "4 tokens were kept"),
+        "top_k_drops_the_kth": ("top-k", "keeps the k-th largest logit itself"),
+        "top_k_not_clamped": ("top-k", "min(top_k, logits.size(-1))"),
+        "top_p_drops_the_crossing_token": ("top-p",
+                                           "dropped the token that makes the cumulative probability cross"),
+        "top_p_keeps_one_more": ("top-p", "kept one token too many"),
+        "top_p_mask_not_unsorted": ("top-p", "put the decision back in vocabulary order"),
+        "top_p_before_temperature": ("top-p", "before the temperature"),
+        "top_p_ignores_top_k": ("top-p", "left after top-k"),
+        "generator_ignored": ("the generator", "pass generator=generator"),
+        "temperature_in_place": ("logits unchanged", "changed the logits it was given in place"),
+        "top_k_in_place_at_temperature_1": ("logits unchanged", "changed its input"),
+        "softmax_over_batch": ("draws from the softmax", "the softmax went over the batch"),
+        "always_argmax": ("draws from the softmax", "returned the most likely token of each row every time"),
+        "top_p_without_sorting": ("top-p", "sort the probabilities in decreasing order"),
+        "int32_ids": ("(B, 1) token ids", "should be a LongTensor"),
+        "top_k_threshold_without_keepdim": ("top-k", "keep the k-th largest logit's dimension, shape (B, 1)"),
+        "temperature_zero_not_greedy": ("greedy at temperature 0",
+                                        "temperature 0 is greedy: return logits.argmax"),
+        "argmax_without_dim": ("(B, 1) token ids", "argmax without dim="),
+        "top_k_keeps_only_the_largest": ("top-k", "only the most likely token of each row was kept, not 3"),
+        "top_k_result_discarded": ("top-k", "are more than k kept?"),
+        "top_p_sorted_ascending": ("top-p", "sort the probabilities in decreasing order"),
+        "fresh_generator_each_call": ("the generator", "generators with different seeds drew the same tokens"),
+        "sample_squeezed": ("(B, 1) token ids", "keep a dimension for the one new token"),
+    },
+    "forward_with_cache": {
+        "positions_restart_at_zero": ("positions follow the cache", "positions start at 0 again"),
+        "positions_one_too_far": ("positions follow the cache", "the positions are one too far"),
+        "cache_not_appended": ("the cache list", "the cache list is still empty"),
+        "cache_overwritten": ("the cache list", "the cache kept only the last call's keys and values"),
+        "cache_rebound": ("the cache list", "makes a new list the caller never sees"),
+        "sdpa_is_causal": ("the mask", "the causal mask is aligned with the first key"),
+        "no_mask": ("the mask", "a chunk of several new tokens is not masked"),
+        "mask_only_without_cache": ("the mask", "after a non-empty cache is not masked"),
+        "mask_diagonal_zero": ("the mask", "the causal mask is aligned with the first key"),
+        "last_position_only": ("same logits", "return the logits of every new position"),
+        "mlp_without_ln_2": ("same logits", "the MLP half of a block reads ln_2"),
+        "no_final_layernorm": ("same logits", "the final LayerNorm is missing"),
+        "cat_along_heads": ("the cache list", "along the sequence dimension, torch.cat([...], dim=2)"),
+        "always_appends": ("the cache list", "append a block's pair only while the cache is empty"),
+        "past_is_len_cache": ("positions follow the cache", "S is the length of the cached keys"),
+        "past_from_the_heads_dimension": ("positions follow the cache", "S is the length of the cached keys"),
+        "cache_before_split_heads": ("the cache list", "expected (B, n_head, S, head_size)"),
+    },
+    "generate": {
+        "no_cropping": ("the window", "crop its input to the last block_size tokens"),
+        "crops_one_short": ("the window", "the window is one token too short"),
+        "crops_the_start": ("the window", "the window is the first block_size tokens"),
+        "cache_never_used": ("the cache", "call forward_with_cache on the newest token only"),
+        "cache_never_restarted": ("the cache", "'cached + 1 new': the cache is full"),
+        "cache_slides": ("the cache", "dropping the cache's oldest entries is not the same"),
+        "no_eval": ("eval mode, restored", "call model.eval() first"),
+        "mode_not_restored": ("eval mode, restored", "restore the mode it was in"),
+        "always_train_after": ("eval mode, restored", "restore the mode it was in"),
+        "no_no_grad": ("no gradients", "gradients were recorded while generating"),
+        "options_not_passed": ("options passed on", "passed on to sample_next_token"),
+        "generator_not_passed": ("options passed on", "pass generator on to sample_next_token"),
+        "first_position_logits": ("the next token", "the logits of the window's first position"),
+        "cache_restart_uncropped": ("the cache",
+                                    "'0 cached + N new': start each cache on the last block_size tokens"),
+        "returns_new_tokens_only": ("prompt first", "return the prompt followed by the new tokens"),
+        "model_output_not_unpacked": ("the window", "the model returns (logits, loss)"),
+        "cat_along_batch": ("the next token", "append the new tokens along the sequence"),
+        "window_into_the_cache_each_step": ("the cache", "give forward_with_cache the newest token only"),
+        "temperature_applied_twice": ("options passed on", "divided by the temperature twice"),
+        "probabilities_to_the_sampler": ("options passed on", "got probabilities instead of logits"),
     },
 }
 
@@ -334,6 +465,18 @@ VALID = {
                 return torch.multinomial(probs, 1, generator=generator)
             """,
         "reference": variant("sample_next_token"),
+        # Top-k before the temperature: dividing by a positive number keeps the order, so the same
+        # tokens are kept (top-p, which reads probabilities, still comes after the temperature).
+        "temperature_after_top_k": variant("sample_next_token", ("    logits = logits / temperature\n", ""),
+                                           (_TOP_K, _TOP_K + "    logits = logits / temperature\n")),
+        # Temperature 0 as top_k=1 sampling: a single token left is drawn every time.
+        "greedy_as_top_k_1": variant("sample_next_token", ("        return logits.argmax(dim=-1, keepdim=True)\n",
+                                                           "        temperature, top_k, top_p = 1.0, 1, None\n")),
+        # In-place operations on its own copy.
+        "in_place_on_a_copy": variant("sample_next_token",
+            ("logits = logits / temperature", "logits = logits.clone()\n    logits /= temperature"),
+            ('logits = logits.masked_fill(logits < kth, float("-inf"))',
+             'logits.masked_fill_(logits < kth, float("-inf"))')),
     },
     "forward_with_cache": {
         # SDPA with the boolean (T, S + T) mask.
@@ -373,6 +516,10 @@ VALID = {
                 return model.lm_head(model.transformer.ln_f(x))
             """,
         "reference": variant("forward_with_cache"),
+        # SDPA with an additive float mask (0 where allowed, -inf elsewhere).
+        "sdpa_additive_mask": variant("forward_with_cache", (_ATTEND, (
+            "y = F.scaled_dot_product_attention(q, k, v, attn_mask=torch.zeros(mask.shape, device=idx.device)"
+            '.masked_fill(~mask, float("-inf")))'))),
     },
     "generate": {
         # A while loop on the length; with torch.no_grad() inside.
@@ -432,6 +579,8 @@ VALID = {
                 return out
             """,
         "reference": variant("generate"),
+        # inference_mode instead of no_grad.
+        "inference_mode_decorator": variant("generate", ("@torch.no_grad()", "@torch.inference_mode()")),
     },
 }
 
