@@ -360,8 +360,24 @@ def _save_case(rng, label, cfg, tied, settings, step, *, scaler, as_path, subfol
                                    subfolder), kind=SAVE_CHECKPOINT, verify=verify, errors=SAVE_ERRORS)
 
 
+_SAVES = ["a tied GPT, AdamW 5 steps in, no scaler (path a str)",
+          "an untied GPT (lm_head its own tensor), a float16 GradScaler (path a pathlib.Path in a folder not "
+          "made yet)",
+          "a tied GPT with a GradScaler (path a pathlib.Path, two folders deep, not made yet)",
+          "an untied 3-layer GPT, no scaler (path a str)"]
+SAVE_RULES = {
+    "a safetensors file at path": _SAVES,
+    "the folder is made": [_SAVES[1], _SAVES[2]],
+    "every model tensor": _SAVES,
+    "the optimizer's state": _SAVES,
+    "step and scaler": _SAVES,
+    "saving only reads": _SAVES,
+}
+
+
 @register("save_checkpoint", "one safetensors file: every model tensor (tied head once), AdamW's "
-                             "state, the step and the GradScaler, bit for bit; a resumed run continues")
+                             "state, the step and the GradScaler, bit for bit; a resumed run continues",
+          rules=SAVE_RULES)
 def save_cases(rng: np.random.Generator, hidden: bool):
     settings = _settings(hidden)
     if not hidden:
@@ -403,11 +419,14 @@ def _file(state, opt_state, names, tied, step, scaler_state, *, head="transforme
 LOAD_ERRORS = {
     "RuntimeError": "if it says keys are missing: a tied weight is stored once (GPT's lm_head.weight is "
                     "the token embedding), under either name. Load with model.load_state_dict(..., "
-                    "strict=False) and check that only a tied name is missing",
+                    "strict=False) and check that only a tied name is missing; if it says 'a leaf Variable "
+                    "that requires grad': copy into the parameters under torch.no_grad()",
     "AttributeError": "scaler is None when there is no loss scaling: restore its state only if scaler "
                       "is not None",
-    "KeyError": "the file may store a tied weight under either name (model.transformer.wte.weight or "
-                "model.lm_head.weight), and holds no scaler state when none was used (\"{}\")",
+    "KeyError": "if it names a tensor of the model: the file may store a tied weight under either name "
+                "(model.transformer.wte.weight or model.lm_head.weight); if it says 'param_groups': "
+                "optimizer.load_state_dict wants the whole dict optimizer.state_dict() gives, with \"state\" "
+                "filled in; the scaler state is \"{}\" when none was used",
 }
 
 
@@ -458,6 +477,11 @@ def _load_case(rng, label, cfg, tied, settings, step, *, scaler, with_scaler, he
                             "either name); load every model.<name> tensor the file has")
                 raise CheckFailed(f"after loading, {name} does not hold the file's values{hint}")
         adam = _entry(loaded, "optimizer")
+        if adam and all(isinstance(i, str) and i.isdigit() for i in adam):
+            shown = ", ".join(repr(i) for i in list(adam)[:2])
+            raise CheckFailed(f"the optimizer's state is keyed by the strings {shown}, ...: PyTorch numbers "
+                              "the parameters with ints, so AdamW finds no state for any of them. Turn the i "
+                              "of optimizer.<i>.<key> into an int, int(i)")
         if not adam:
             raise CheckFailed("the optimizer's state was not loaded (optimizer.state_dict()['state'] is "
                               "empty): gather optimizer.<i>.<key> into {i: {key: tensor}} and load it with "
@@ -508,9 +532,24 @@ def _incomplete_case(rng, label, cfg, tied, settings, drop):
     return Case(label=label, args=(LOAD_CHECKPOINT, inner, {}), kind=RAISES, verify=verify)
 
 
+_LOADS = ["a tied GPT stored as model.transformer.wte.weight, step 8 (AdamW 7 steps in), a GradScaler",
+          "an untied GPT, no scaler", "a tied GPT stored as model.lm_head.weight, a GradScaler",
+          "a tied GPT stored under both names, scaler=None with a scaler in the file",
+          "an untied 3-layer GPT with a GradScaler"]
+LOAD_RULES = {
+    "in place": _LOADS,
+    "a tied weight under either name": [_LOADS[0], _LOADS[2], _LOADS[3]],
+    "the optimizer's state": _LOADS,
+    "the scaler": [_LOADS[0], _LOADS[2], _LOADS[3], _LOADS[4]],
+    "the step returned": _LOADS,
+    "a file that does not fit is refused": ["a file without model.transformer.h.0.mlp.c_fc.weight must not load",
+                                            "an untied GPT's file without model.lm_head.weight must not load"],
+}
+
+
 @register("load_checkpoint", "in place (same parameter objects, the tied head tied), AdamW and "
                              "GradScaler restored, the step returned, the next step the same; "
-                             "a file lacking a tensor refused")
+                             "a file lacking a tensor refused", rules=LOAD_RULES)
 def load_cases(rng: np.random.Generator, hidden: bool):
     settings = _settings(hidden)
     if not hidden:

@@ -91,8 +91,8 @@ def _autocast_case(label, runs):
                                       "float32 anyway)")
                 raise CheckFailed(f"{call} returned {value}, but {device[1]} is not a CUDA GPU: return "
                                   "None for every device whose torch.device(device).type is not "
-                                  "'cuda' (decide by the device given, not by "
-                                  "torch.cuda.is_available())")
+                                  "'cuda' (the training loop reads None as plain float32), whatever GPUs "
+                                  "the machine has")
             if value is None or value == "torch.float32":
                 raise CheckFailed(f"{call} returned {value} for a CUDA GPU: on a GPU it should return "
                                   "torch.bfloat16 or torch.float16. Compare the device's type, "
@@ -148,8 +148,28 @@ def _dev(text, as_device=False):
     return ["device" if as_device else "str", text]
 
 
+_BELOW = ["capability given, below 8.0 (7.5, 7.0): float16", "capability given, below 8.0: float16"]
+_FROM_8 = ["capability given, 8.0 or more (8.0, 8.6, 8.9, 9.0, 10.0): bfloat16",
+           "capability given, 8.0 or more: bfloat16"]
+_ASK = ['no capability: ask the GPU given ("cuda:1", torch.device("cuda"), torch.device("cuda:1"); '
+        'is_bf16_supported says True everywhere)',
+        'no capability: ask the GPU given ("cuda:2", torch.device("cuda:3"), "cuda", torch.device("cuda:0"); '
+        'is_bf16_supported says True everywhere)']
+_OFF = ['"cpu", torch.device("cpu"), "mps": None (float32, no autocast)',
+        'torch.device("mps"), "cpu", "mps": None (float32, no autocast)']
+AUTOCAST_RULES = {
+    "bfloat16 from 8.0": _FROM_8,
+    "float16 below 8.0": _BELOW,
+    "None off CUDA": _OFF,
+    "any device spelling": _BELOW + _FROM_8 + _ASK + _OFF,
+    "ask the GPU given": _ASK,
+    "the capability argument decides": _BELOW + _FROM_8,
+}
+
+
 @register("autocast_dtype", "bfloat16 from compute capability 8.0, float16 below, None off CUDA; "
-                            "the capability argument, or the GPU asked about the device given")
+                            "the capability argument, or the GPU asked about the device given",
+          rules=AUTOCAST_RULES)
 def autocast_cases(rng: np.random.Generator, hidden: bool):
     if not hidden:
         below, above = [(7, 5), (7, 0)], [(8, 0), (8, 6), (8, 9), (9, 0), (10, 0)]
@@ -168,13 +188,10 @@ def autocast_cases(rng: np.random.Generator, hidden: bool):
     given = [(devices[i % len(devices)], c, [_other(c)] * 4) for i, c in enumerate(below + above)]
     order = rng.permutation(len(given))
 
-    def shown(caps):
-        return ", ".join(f"{a}.{b}" for a, b in caps)
+    # (labels do not depend on the seed: the hidden capabilities are drawn, and the messages show them)
     return [
-        _autocast_case(f"capability given, below 8.0 ({shown(below)}): float16",
-                       [given[i] for i in order if tuple(given[i][1]) < (8, 0)]),
-        _autocast_case(f"capability given, 8.0 or more ({shown(above)}): bfloat16",
-                       [given[i] for i in order if tuple(given[i][1]) >= (8, 0)]),
+        _autocast_case(_BELOW[hidden], [given[i] for i in order if tuple(given[i][1]) < (8, 0)]),
+        _autocast_case(_FROM_8[hidden], [given[i] for i in order if tuple(given[i][1]) >= (8, 0)]),
         _autocast_case(f"no capability: ask the GPU given ({', '.join(_shown(d) for d, _ in asks)}; "
                        "is_bf16_supported says True everywhere)", [(d, None, g) for d, g in asks]),
         _autocast_case(f"{', '.join(_shown(d) for d in off)}: None (float32, no autocast)",

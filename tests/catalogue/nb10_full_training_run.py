@@ -118,6 +118,11 @@ WRONG = {
              '"bfloat16" if tuple(capability) >= (8, 0) else "float16"')),
         # Only the CPU is special: Apple's MPS is treated as a CUDA GPU.
         "mps_as_gpu": variant("autocast_dtype", ('if device.type != "cuda":', 'if device.type == "cpu":')),
+        # CPU autocast knows bfloat16: but the course trains in plain float32 off CUDA.
+        "bfloat16_on_cpu": variant("autocast_dtype", ("return None  # CPU and MPS: plain float32",
+                                                      'return torch.bfloat16 if device.type == "cpu" else None')),
+        # The (major, minor) pair compared with a number.
+        "compares_tuple_with_int": variant("autocast_dtype", ("tuple(capability) >= (8, 0)", "capability >= 8")),
     },
     "save_checkpoint": {
         # torch.save: a pickle, which can run code when loaded (and the static review flags it).
@@ -167,6 +172,11 @@ WRONG = {
         # The step as a tensor: the format keeps it in the metadata.
         "step_as_tensor": _save(('    metadata = {"step": str(int(step)),',
                                  '    tensors["step"] = torch.tensor(int(step))\n    metadata = {')),
+        # The model itself turned to float16 "to halve the file": training goes on in float16.
+        "model_to_half_in_place": _save(("    tensors, stored = {}, set()\n",
+                                         "    model.half()  # half the size\n    tensors, stored = {}, set()\n")),
+        # The step as a number in the metadata, which holds strings only.
+        "step_as_int_in_metadata": _save(("str(int(step))", "int(step)")),
     },
     "load_checkpoint": {
         # strict loading: the tied weight is stored once, so lm_head.weight is "missing".
@@ -212,12 +222,101 @@ WRONG = {
         "returns_string": _load(('int(metadata["step"])', 'metadata["step"]')),
         # Returns AdamW's step count, not the run's step.
         "returns_adam_step": _load(('int(metadata["step"])', 'int(optimizer_state[0]["step"])')),
+        # p.copy_ outside torch.no_grad(): autograd refuses in-place changes of a leaf parameter.
+        "copy_without_no_grad": _load((_LOAD_MODEL, """\
+    params = dict(model.named_parameters())
+    for name, value in model_state.items():
+        if name in params:
+            params[name].copy_(value)
+""")),
+        # The optimizer's indices left as the strings of the file's keys.
+        "optimizer_keys_as_strings": _load(("optimizer_state.setdefault(int(index), {})",
+                                            "optimizer_state.setdefault(index, {})")),
+        # The state alone given to optimizer.load_state_dict: it needs the param_groups too.
+        "optimizer_without_param_groups": _load(
+            (_LOAD_OPTIMIZER, '    optimizer.load_state_dict({"state": optimizer_state})\n')),
+        # Every parameter read under its named_parameters() name: a tied weight stored as
+        # model.lm_head.weight is not found.
+        "reads_named_parameters_only": _load((_LOAD_MODEL, """\
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(model_state[name])
+""")),
+        # The step as a float.
+        "returns_float_step": _load(('int(metadata["step"])', 'float(metadata["step"])')),
         # Reads each state_dict name from the file: a tied weight stored once is not there.
         "reads_every_state_dict_name": _load((_LOAD_MODEL, """\
     with torch.no_grad():
         for name, p in model.state_dict(keep_vars=True).items():
             p.copy_(tensors["model." + name])
 """)),
+    },
+}
+
+# For each wrong answer: the rule of the exercise's text it breaks, and a fragment the failure
+# message must hold (the mistake named in the learner's terms; None: a general message will do).
+EXPECT = {
+    "autocast_dtype": {
+        "is_bf16_supported": ("float16 below 8.0", "not torch.cuda.is_bf16_supported()"),
+        "is_bf16_supported_without_capability": ("ask the GPU given",
+                                                 "do not trust torch.cuda.is_bf16_supported()"),
+        "major_greater_than_8": ("bfloat16 from 8.0", "not major > 8"),
+        "float32_on_cpu": ("None off CUDA", "off CUDA it should return None"),
+        "string_device_rejected": ("any device spelling", "make it a torch.device first"),
+        "compares_the_whole_string": ("any device spelling", "\"cuda:0\" is a CUDA device too"),
+        "ignores_capability_argument": ("the capability argument decides", "the capability argument was ignored"),
+        "asks_the_current_gpu": ("ask the GPU given", "pass the device on"),
+        "decides_by_is_available": ("None off CUDA", "return None for other devices"),
+        "compares_as_text": ("bfloat16 from 8.0", "not as text"),
+        "returns_a_string": ("float16 below 8.0", "it should return a torch.dtype"),
+        "mps_as_gpu": ("None off CUDA", "return None for other devices"),
+        "bfloat16_on_cpu": ("None off CUDA", "is not a CUDA GPU: return None"),
+        "compares_tuple_with_int": ("bfloat16 from 8.0", "compare it with a tuple"),
+    },
+    "save_checkpoint": {
+        "torch_save": ("a safetensors file at path", "the file is a pickle"),
+        "no_optimizer_state": ("the optimizer's state", "the optimizer's state is not in the file"),
+        "no_step": ("step and scaler", "the step is not stored"),
+        "step_plus_one": ("step and scaler", "store the step it is given"),
+        "scaler_ignored": ("step and scaler", "the GradScaler's state is not stored"),
+        "scaler_as_repr": ("step and scaler", "which is not JSON"),
+        "tied_weight_twice": ("every model tensor", "if it says tensors share memory"),
+        "dedup_by_id": ("every model tensor", "compare value.data_ptr()"),
+        "skips_lm_head_by_name": ("every model tensor", "never by name"),
+        "half_precision": ("every model tensor", "is stored as torch.float16"),
+        "optimizer_numbered_by_model_parameters": ("the optimizer's state",
+                                                   "i is the integer key of optimizer.state_dict()['state']"),
+        "optimizer_keyed_by_name": ("the optimizer's state", "is not of the form optimizer.<i>.<key>"),
+        "drops_adam_step": ("the optimizer's state", "the file has no optimizer.<i>.step"),
+        "no_folder_created": ("the folder is made", "create the folder of path first"),
+        "step_as_tensor": ("step and scaler", "the step is stored as a tensor"),
+        "model_to_half_in_place": ("saving only reads", "save_checkpoint changed the model's"),
+        "step_as_int_in_metadata": ("step and scaler", "metadata is a dict of strings"),
+    },
+    "load_checkpoint": {
+        "strict_load": ("a tied weight under either name", "a tied weight is stored once"),
+        "missing_tensors_ignored": ("a file that does not fit is refused",
+                                    "yet load_checkpoint returned normally"),
+        "assign_true": ("in place", "the model's parameters were replaced by new tensors"),
+        "new_parameters": ("in place", "the model's parameters were replaced by new tensors"),
+        "optimizer_state_ignored": ("the optimizer's state", "the optimizer's state was not loaded"),
+        "new_optimizer_inside": ("the optimizer's state", "the optimizer's state was not loaded"),
+        "optimizer_by_model_parameter_order": ("the optimizer's state",
+                                               "the integer key i of optimizer.state_dict()['state']"),
+        "scaler_ignored": ("the scaler", "scaler.load_state_dict(json.loads(metadata['scaler']))"),
+        "scaler_none_not_handled": ("the scaler", "restore its state only if scaler is not None"),
+        "returns_nothing": ("the step returned", "it returned None"),
+        "returns_string": ("the step returned", "return the step as an int"),
+        "returns_adam_step": ("the step returned", "not AdamW's own step count"),
+        "reads_every_state_dict_name": ("a tied weight under either name",
+                                        "may store a tied weight under either name"),
+        "copy_without_no_grad": ("in place", "copy into the parameters under torch.no_grad()"),
+        "optimizer_keys_as_strings": ("the optimizer's state", "turn the i of optimizer.<i>.<key> into an int"),
+        "optimizer_without_param_groups": ("the optimizer's state",
+                                           "wants the whole dict optimizer.state_dict() gives"),
+        "reads_named_parameters_only": ("a tied weight under either name",
+                                        "may store a tied weight under either name"),
+        "returns_float_step": ("the step returned", "return the step as an int"),
     },
 }
 
@@ -256,6 +355,9 @@ VALID = {
             """,
         # The reference's code.
         "reference": variant("autocast_dtype"),
+        # major.minor as one number.
+        "major_minor_as_number": variant("autocast_dtype", ("tuple(capability) >= (8, 0)",
+                                                            "capability[0] + capability[1] / 10 >= 8")),
     },
     "save_checkpoint": {
         "reference": _save(),
@@ -311,6 +413,34 @@ VALID = {
     },
     "load_checkpoint": {
         "reference": _load(),
+        # load_file, strict=False, and the missing names allowed only for a tied pair.
+        "strict_false_tie_checked": """
+            def load_checkpoint(path, model, optimizer, scaler=None):
+                import json
+                from safetensors import safe_open
+                from safetensors.torch import load_file
+                tensors = load_file(str(path))
+                with safe_open(str(path), framework="pt") as f:
+                    metadata = f.metadata()
+                model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+                missing, unexpected = model.load_state_dict(model_state, strict=False)
+                pair = {"lm_head.weight", "transformer.wte.weight"}
+                tied = model.lm_head.weight is model.transformer.wte.weight
+                allowed = pair - set(model_state) if tied and pair & set(model_state) else set()
+                if unexpected or set(missing) - allowed:
+                    raise ValueError(f"the checkpoint does not fit: missing {missing}, unexpected {unexpected}")
+                state = {}
+                for key, value in tensors.items():
+                    if key.startswith("optimizer."):
+                        _, i, name = key.split(".")
+                        state.setdefault(int(i), {})[name] = value
+                full = optimizer.state_dict()
+                full["state"] = state
+                optimizer.load_state_dict(full)
+                if scaler is not None and metadata.get("scaler") not in (None, "", "{}"):
+                    scaler.load_state_dict(json.loads(metadata["scaler"]))
+                return int(metadata["step"])
+            """,
         # load_file for the tensors, safe_open only for the metadata; p.copy_ per parameter.
         "load_file_and_copy": """
             def load_checkpoint(path, model, optimizer, scaler=None):
