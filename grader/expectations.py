@@ -233,7 +233,8 @@ def _load_checkpoint(a, out):
 
 
 def _on_meta(a, out):
-    for run in _list(out, "the runs", len(a["inputs"])):
+    runs = len(a["inputs"]) if "inputs" in a else len(a["chunks"]) if "chunks" in a else 1
+    for run in _list(out, "the runs", runs):
         for tensor in _list(run, "a run's output tensors"):
             _dict(tensor, "an output tensor", {"device", "shape"})
             if not isinstance(tensor["device"], str):
@@ -257,6 +258,8 @@ _BY_KIND = {
     protocol.SAVE_CHECKPOINT: (protocol.run_save_checkpoint, _save_checkpoint),
     protocol.LOAD_CHECKPOINT: (protocol.run_load_checkpoint, _load_checkpoint),
     protocol.ON_META: (protocol.run_on_meta, _on_meta),
+    protocol.CACHE_ON_META: (protocol.run_cache_on_meta, _on_meta),
+    protocol.SAMPLE_ON_META: (protocol.run_sample_on_meta, _on_meta),
 }
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from .core import Call, Case, CheckFailed, register, require_tensor, to_numpy, worst_difference
 from .gpt import config, gpt_forward, random_state
 from .layers import explain, ids, matches
-from .protocol import CACHE, GENERATE, SAMPLE
+from .protocol import CACHE, CACHE_ON_META, GENERATE, SAMPLE, SAMPLE_ON_META
 from .wire import Seeded
 
 # ---- sample_next_token ------------------------------------------------------------------------
@@ -375,7 +375,30 @@ SAMPLE_RULES = {
     "(B, 1) token ids": ["temperature 0 is greedy", "top_k=1 keeps only the most likely token",
                          "temperature 1: frequencies follow softmax(logits); one seed, same draws"],
     "logits unchanged": ["temperature 0.5", "top_k=1 keeps only the most likely token"],
+    "on the logits' device": ["top_k and top_p on another device", "top_p on another device, one row"],
 }
+
+
+def sample_meta_case(rng, label, B, V, options):
+    """sample_next_token on logits moved to the meta device (protocol.run_sample_on_meta): a
+    threshold, a fill or ranks made without device= meet the logits there and fail, as on a GPU."""
+    rows = tensor_rows(rng, B, V)
+
+    def verify(outputs):
+        got = [(o["device"], tuple(o["shape"])) for o in outputs[0][0]]  # the one call's one run
+        if [shape for _, shape in got] != [(B, 1)]:
+            raise CheckFailed(f"on another device it returned tensors of shapes {[shape for _, shape in got]}; "
+                              f"expected one, (B, 1) = {(B, 1)}")
+        if got[0][0] != "meta":
+            raise CheckFailed(f"with the logits on another device the token ids came back on {got[0][0]}: "
+                              "make every tensor on the logits' device (device=logits.device)")
+    return Case(label=label, calls=[Call((rows, options), kind=SAMPLE_ON_META)],
+                verify=verify, errors=SAMPLER_ERRORS)
+
+
+def tensor_rows(rng, B, V):
+    import torch
+    return torch.tensor(rng.normal(0.0, 2.0, (B, V)), dtype=torch.float32)
 
 
 @register("sample_next_token", "greedy, temperature, top-k and top-p frequencies within 5 "
@@ -420,6 +443,9 @@ def sample_cases(rng: np.random.Generator, hidden: bool):
                differ=dict(p_on="raw")),
         p_case("top_k, then top_p on what is left", dict(temperature=1.0, top_k=4 if not hidden else 5), 2,
                differ=dict(p_before_k=True)),
+        sample_meta_case(rng, "top_k and top_p on another device", 3, V, dict(temperature=0.8, top_k=4, top_p=0.9))
+        if not hidden else
+        sample_meta_case(rng, "top_p on another device, one row", 1, V, dict(temperature=1.3, top_p=0.7)),
     ]
     return cases
 
@@ -596,6 +622,25 @@ CACHE_ERRORS = {
     "IndexError": "a position beyond block_size? The new tokens are at S .. S + T - 1, where S is the "
                   "length of the cached keys, cache[0][0].size(2)",
 }
+def cache_meta_case(rng, label, cfg, B, sizes):
+    """forward_with_cache on a GPT and chunks moved to the meta device (protocol.run_cache_on_meta):
+    positions or a mask made without device= meet the model's tensors and fail there, as on a GPU."""
+    chunks = [ids(rng, cfg["vocab_size"], B, T) for T in sizes]
+
+    def verify(report):
+        for i, (outputs, T) in enumerate(zip(report, sizes)):
+            got = [(o["device"], tuple(o["shape"])) for o in outputs]
+            want = (B, T, cfg["vocab_size"])
+            if [shape for _, shape in got] != [want]:
+                raise CheckFailed(f"on another device, call {i + 1} returned tensors of shapes "
+                                  f"{[shape for _, shape in got]}; expected one, {want}")
+            if got[0][0] != "meta":
+                raise CheckFailed(f"with the model and idx on another device, call {i + 1}'s logits came back "
+                                  f"on {got[0][0]}: make the positions and the mask on idx's device "
+                                  "(device=idx.device)")
+    return Case(label=label, args=(cfg, chunks), kind=CACHE_ON_META, verify=verify, errors=CACHE_ERRORS)
+
+
 _ALL_CACHE_CASES = ["a prompt of 5, then one token at a time", "a chunk of 3 new tokens after 6 cached",
                     "one token at a time from an empty cache, up to block_size",
                     "a prompt of 4, two single tokens, a chunk of 4",
@@ -609,6 +654,8 @@ CACHE_RULES = {
                  "a prompt of 4, two single tokens, a chunk of 4",
                  "two chunks of 2, filling block_size in the end"],
     "the cache list": _ALL_CACHE_CASES,
+    "on idx's device": ["a prompt of 3, then one token, on another device",
+                        "one token, then a chunk of 2, on another device"],
 }
 
 
@@ -622,12 +669,14 @@ def cache_cases(rng: np.random.Generator, hidden: bool):
             cache_case(rng, "a chunk of 3 new tokens after 6 cached", small, 2, [6, 3]),
             cache_case(rng, "one token at a time from an empty cache, up to block_size", config(37, 8, 1, 1, 8),
                        1, [1] * 8),
+            cache_meta_case(rng, "a prompt of 3, then one token, on another device", small, 2, [3, 1]),
         ]
     cfg = config(53, 12, 3, 3, 24)
     return [
         cache_case(rng, "a prompt of 4, two single tokens, a chunk of 4", cfg, 3, [4, 1, 1, 4]),
         cache_case(rng, "two chunks of 2, filling block_size in the end", config(29, 10, 2, 1, 12), 2,
                    [3, 2, 2, 1, 2]),
+        cache_meta_case(rng, "one token, then a chunk of 2, on another device", cfg, 2, [1, 2]),
     ]
 
 

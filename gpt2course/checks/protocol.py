@@ -25,6 +25,8 @@ AUTOCAST = "autocast"    # fn(device[, capability]) with a stand-in GPU in torch
 SAVE_CHECKPOINT = "save_checkpoint"  # fn(path, model, optimizer, step[, scaler]); the file's bytes back
 LOAD_CHECKPOINT = "load_checkpoint"  # fn(path, model, optimizer[, scaler]) on a file written here
 ON_META = "on_meta"      # a module built, moved to the meta device and run there (run_on_meta)
+CACHE_ON_META = "cache_on_meta"  # fn(model, idx, cache) on a GPT built here, on the meta device
+SAMPLE_ON_META = "sample_on_meta"  # fn(logits, ...) with logits on the meta device
 
 
 class ModuleMismatch(Exception):
@@ -63,6 +65,10 @@ def invoke(fn, kind, args, kwargs):
         return run_load_checkpoint(fn, *args, **kwargs)
     if kind == ON_META:
         return run_on_meta(fn, *args, **kwargs)
+    if kind == CACHE_ON_META:
+        return run_cache_on_meta(fn, *args, **kwargs)
+    if kind == SAMPLE_ON_META:
+        return run_sample_on_meta(fn, *args, **kwargs)
     raise ValueError(f"unknown call kind {kind!r}")
 
 
@@ -226,6 +232,53 @@ class MixedDevices(Exception):
     """A torch call inside forward mixed a tensor on the model's device with one elsewhere."""
 
 
+def _tensors(value):
+    """Every tensor in ``value`` (nested lists, tuples and dicts)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+def _to_meta(value):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to("meta")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_meta(v) for v in value)
+    return value
+
+
+def _device_watch():
+    """A torch function mode that raises MixedDevices when a call mixes a meta tensor with a CPU
+    one (not a 0-dimensional scalar, which torch allows next to a GPU tensor too)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            found = {t.device.type for t in _tensors((args, kwargs)) if t.dim() > 0}
+            if "meta" in found and len(found) > 1:
+                name = getattr(func, "__name__", str(func))
+                raise MixedDevices(f"{name} got a tensor on another device (where the inputs are) and one on the CPU: a "
+                                   "tensor made inside your code (torch.arange, torch.ones, torch.tril, ...) "
+                                   "without device=... stays on the CPU; make it on the input's device "
+                                   "(device=x.device)")
+            return func(*args, **kwargs)
+    return Watch()
+
+
+def _devices_and_shapes(out):
+    return [{"device": t.device.type, "shape": list(t.shape)} for t in _tensors(out)]
+
+
 def run_on_meta(cls, init_args, init_kwargs, inputs, config=None):
     """Build ``cls`` (as run_module does), move it to the meta device (tensors with a shape and
     no data: a stand-in for a GPU that every machine has) and call it on each ``(args, kwargs)``
@@ -234,29 +287,6 @@ def run_on_meta(cls, init_args, init_kwargs, inputs, config=None):
     MixedDevices: forward made a tensor without ``device=``, and on a GPU it would fail.
     Returns, per input, every output tensor's device type and shape."""
     import torch
-    from torch.overrides import TorchFunctionMode
-
-    def tensors(value):
-        if isinstance(value, torch.Tensor):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                yield from tensors(v)
-        elif isinstance(value, dict):
-            for v in value.values():
-                yield from tensors(v)
-
-    class Watch(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            found = {t.device.type for t in tensors((args, kwargs)) if t.dim() > 0}
-            if "meta" in found and len(found) > 1:
-                name = getattr(func, "__name__", str(func))
-                raise MixedDevices(f"{name} got a tensor on the model's device and one on the CPU: a "
-                                   "tensor made inside forward (torch.arange, torch.ones, torch.tril, ...) "
-                                   "without device=... stays on the CPU; make it on the input's device "
-                                   "(device=x.device)")
-            return func(*args, **kwargs)
 
     if config is not None:
         init_args = [make_config(config), *init_args]
@@ -264,20 +294,39 @@ def run_on_meta(cls, init_args, init_kwargs, inputs, config=None):
     if not isinstance(module, torch.nn.Module):
         raise ModuleMismatch(f"it should be a torch.nn.Module, but building it gave a {type(module).__name__}")
     module = module.to("meta").eval()
-
-    def to_meta(value):
-        if isinstance(value, torch.Tensor):
-            return value.to("meta")
-        if isinstance(value, (list, tuple)):
-            return type(value)(to_meta(v) for v in value)
-        return value
-
     report = []
     for args, kwargs in inputs:
-        with Watch():
-            out = module(*to_meta(list(args)), **{k: to_meta(v) for k, v in kwargs.items()})
-        report.append([{"device": t.device.type, "shape": list(t.shape)} for t in tensors(out)])
+        with _device_watch():
+            out = module(*_to_meta(list(args)), **{k: _to_meta(v) for k, v in kwargs.items()})
+        report.append(_devices_and_shapes(out))
     return report
+
+
+def run_cache_on_meta(fn, config, chunks):
+    """Call ``fn(model, idx, cache)`` for each idx of ``chunks`` (moved to the meta device) on
+    ``gpt_model(config)`` moved there, with one cache list, under the same watch as run_on_meta:
+    positions or a mask made without ``device=`` raise MixedDevices. Returns, per call, every
+    output tensor's device type and shape."""
+    import torch
+
+    model = gpt_model(config).to("meta").eval()
+    cache = []
+    report = []
+    with torch.no_grad():
+        for idx in chunks:
+            with _device_watch():
+                out = fn(model, _to_meta(idx), cache)
+            report.append(_devices_and_shapes(out))
+    return report
+
+
+def run_sample_on_meta(fn, rows, options):
+    """Call ``fn(logits, **options)`` on ``rows`` moved to the meta device, under the same watch
+    as run_on_meta: a threshold or a fill made without ``device=`` raises MixedDevices. Returns
+    a one-run list: the output tensors' device types and shapes."""
+    with _device_watch():
+        out = fn(_to_meta(rows), **options)
+    return [_devices_and_shapes(out)]
 
 
 def gpt_skeleton(config):

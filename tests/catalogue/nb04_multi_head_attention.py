@@ -320,9 +320,9 @@ EXPECT = {
         "assert_instead_of_valueerror": ("n_embd divisible by n_head", "raised AssertionError, not a ValueError"),
         "no_divisibility_check": ("n_embd divisible by n_head", "was built without an error"),
         "raises_runtimeerror": ("n_embd divisible by n_head", "raised RuntimeError"),
-        "mask_not_on_x_device": ("mask on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
-        "tril_ones_on_cpu": ("mask on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
-        "cached_additive_mask_on_cpu": ("mask on x's device", "add got a tensor on the model's device and one on the CPU"),
+        "mask_not_on_x_device": ("mask on x's device", "masked_fill got a tensor on another device (where the inputs are) and one on the CPU"),
+        "tril_ones_on_cpu": ("mask on x's device", "masked_fill got a tensor on another device (where the inputs are) and one on the CPU"),
+        "cached_additive_mask_on_cpu": ("mask on x's device", "add got a tensor on another device (where the inputs are) and one on the CPU"),
     },
 }
 

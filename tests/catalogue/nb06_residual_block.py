@@ -220,7 +220,7 @@ EXPECT = {
         "layernorm_eps_1e-6": ("sub-modules", "the LayerNorms should use eps=1e-5"),
         "ln_2_is_ln_1": ("sub-modules", "is it the same module as ln_1"),
         "ln_1_unused": ("pre-LN", "ln_1 is not applied"),
-        "attention_mask_on_cpu": ("on x's device", "masked_fill got a tensor on the model's device and one on the CPU"),
+        "attention_mask_on_cpu": ("on x's device", "masked_fill got a tensor on another device (where the inputs are) and one on the CPU"),
     },
 }
 

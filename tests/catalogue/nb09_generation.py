@@ -50,6 +50,17 @@ _STEP = "                logits = forward_with_cache(model, idx[:, -1:], cache)\
 
 WRONG = {
     "sample_next_token": {
+        # The -inf fill made with torch.full and no device=: on a GPU, scatter mixes it with the
+        # logits there.
+        "top_p_fill_on_the_cpu": variant("sample_next_token", (
+            'torch.full_like(logits, float("-inf"))', 'torch.full(logits.shape, float("-inf"))')),
+        # Top-k as a mask of the k indices, the mask made with torch.zeros and no device=.
+        "top_k_mask_on_the_cpu": variant("sample_next_token", (_TOP_K, """\
+    if top_k is not None:
+        top = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).indices
+        keep = torch.zeros(logits.shape, dtype=torch.bool).scatter(-1, top, True)
+        logits = logits.masked_fill(~keep, float("-inf"))
+""")),
         # The classic: the probabilities divided by the temperature, then renormalised. The
         # division cancels out and every temperature samples softmax(logits).
         "temperature_divides_probabilities": """
@@ -234,6 +245,13 @@ WRONG = {
         "past_is_len_cache": variant("forward_with_cache",
                                      ("past = cache[0][0].size(2) if cache else 0", "past = len(cache)")),
         # S read from the heads' dimension of the cached keys.
+        # torch.arange without device=: the positions stay on the CPU when the model and idx are
+        # on a GPU ("Expected all tensors to be on the same device").
+        "positions_on_the_cpu": variant("forward_with_cache",
+                                        (_POSITIONS, "positions = torch.arange(past, past + T)")),
+        # The mask made without device=: masked_fill or the attention mixes it with GPU scores.
+        "mask_on_the_cpu": variant("forward_with_cache",
+                                   (_MASK, "mask = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)")),
         "past_from_the_heads_dimension": variant("forward_with_cache",
                                                  ("cache[0][0].size(2) if cache", "cache[0][0].size(1) if cache")),
         # Keys and values cached before split_heads: (B, S, C), so the cache has the wrong layout.
@@ -331,6 +349,8 @@ WRONG = {
 # message must hold (the mistake named in the learner's terms; None: a general message will do).
 EXPECT = {
     "sample_next_token": {
+        "top_p_fill_on_the_cpu": ("on the logits' device", "and one on the cpu: a tensor made inside your code"),
+        "top_k_mask_on_the_cpu": ("on the logits' device", "and one on the cpu: a tensor made inside your code"),
         "temperature_divides_probabilities": ("temperature", "the temperature changed nothing"),
         "temperature_multiplies": ("temperature", "divided by the temperature, not multiplied"),
         "temperature_ignored": ("temperature", "the temperature changed nothing"),
@@ -378,6 +398,8 @@ EXPECT = {
         "always_appends": ("the cache list", "append a block's pair only while the cache is empty"),
         "past_is_len_cache": ("positions follow the cache", "S is the length of the cached keys"),
         "past_from_the_heads_dimension": ("positions follow the cache", "S is the length of the cached keys"),
+        "positions_on_the_cpu": ("on idx's device", "and one on the cpu: a tensor made inside your code"),
+        "mask_on_the_cpu": ("on idx's device", "and one on the cpu: a tensor made inside your code"),
         "cache_before_split_heads": ("the cache list", "expected (B, n_head, S, head_size)"),
     },
     "generate": {
@@ -421,8 +443,9 @@ VALID = {
     if top_p is not None:
         probs, order = torch.sort(F.softmax(logits, dim=-1), dim=-1, descending=True)
         cum = probs.cumsum(dim=-1)
-        n_keep = torch.searchsorted(cum, torch.full((logits.size(0), 1), float(top_p)), right=False) + 1
-        ranks = torch.arange(logits.size(-1)).expand_as(logits)
+        n_keep = torch.searchsorted(cum, torch.full((logits.size(0), 1), float(top_p), device=logits.device),
+                                    right=False) + 1
+        ranks = torch.arange(logits.size(-1), device=logits.device).expand_as(logits)
         sorted_keep = ranks < n_keep
         keep = torch.zeros_like(sorted_keep).scatter(-1, order, sorted_keep)
         logits = logits.masked_fill(~keep, float("-inf"))
@@ -437,7 +460,7 @@ VALID = {
         # The Gumbel-max trick with the generator: argmax(logits + Gumbel noise) samples the
         # same distribution as softmax + multinomial.
         "gumbel_max": variant("sample_next_token", (_DRAW, """\
-    u = torch.rand(logits.shape, generator=generator).clamp_min(1e-20)
+    u = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_min(1e-20)
     return (logits - torch.log(-torch.log(u))).argmax(dim=-1, keepdim=True)
 """)),
         # Exponential races: argmax(p / E) with E ~ Exp(1) is a draw from p.
@@ -486,7 +509,7 @@ VALID = {
         "sdpa_causal_only_when_square": variant("forward_with_cache", (_MASK, "mask = None"), (_ATTEND, (
             "y = F.scaled_dot_product_attention(q, k, v, is_causal=(past == 0 and T > 1)) if past == 0 or T == 1 "
             "else F.scaled_dot_product_attention(q, k, v, "
-            "attn_mask=torch.ones(T, past + T, dtype=torch.bool).tril(past))"))),
+            "attn_mask=torch.ones(T, past + T, dtype=torch.bool, device=idx.device).tril(past))"))),
         # Entries as mutable [k, v] lists, extended in place; the mask from position numbers;
         # the position embeddings sliced from the weight.
         "list_entries_and_position_mask": """
