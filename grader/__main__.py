@@ -47,29 +47,79 @@ def main(argv: list[str] | None = None) -> int:
     course = sub.add_parser("course", help="the class workflow on nbgrader (init, collect, autograde, feedback, export)",
                             description="The instructor's class workflow; see README (For instructors).")
     steps = course.add_subparsers(dest="step", required=True)
-    step = steps.add_parser("init", help="create an nbgrader course folder and release every notebook")
+    step = steps.add_parser("init", help="create or update an nbgrader course folder and release every notebook",
+                            description=(
+        "Create the course folder, or update it: safe to re-run. New and changed notebooks of "
+        "solutions/ are released; unchanged ones are left alone; an assignment with submissions is "
+        "never rewritten (a changed notebook for it is refused, exit status 1: release it with "
+        "--new-version). --students adds and updates students, grades are kept. Settings given "
+        "once (--db, --course-id, --late-penalty) are kept by later runs."))
     step.add_argument("root", help="the course folder to create or update")
-    step.add_argument("--students", help="CSV of students (nbgrader db student import format)")
+    step.add_argument("--students", help="roster CSV with a header row: id (required), first_name, last_name, "
+                                         "email, lms_user_id (Canvas user id / Moodle participant id)")
     step.add_argument("--db", help="gradebook database URL (default: sqlite in the course folder)")
-    step.add_argument("--course-id", default="gpt2course")
+    step.add_argument("--course-id", default=None, help="nbgrader course id (default: gpt2course)")
+    step.add_argument("--late-penalty", default=None, metavar="RULE",
+                      help="for submissions after the due date (collect --due): none (marked late, no "
+                           "penalty; the default), zero (no credit), or a fraction such as 0.1 or 10%% "
+                           "of the score taken off per started day late")
+    step.add_argument("--new-version", action="append", default=[], metavar="NOTEBOOK=ASSIGNMENT",
+                      help="release a changed notebook (e.g. 00_welcome) as a new assignment (e.g. "
+                           "00_welcome_v2), leaving the old one and its submissions as they are")
+    step.add_argument("--solutions", metavar="DIR",
+                      help="the folder of source notebooks NN_name.ipynb (default: the course's solutions/): "
+                           "a copy of it with your own written questions added, or a few notebooks only")
+    step.add_argument("--exchange", help="nbgrader exchange folder (JupyterHub): written to the course's "
+                                         "config as c.Exchange.root (created world-writable), every assignment "
+                                         "released through it; a later init without it keeps it")
     step = steps.add_parser("collect", help="collect LMS downloads into submitted/")
     step.add_argument("root")
     step.add_argument("assignment", help="e.g. 01_tokens_and_data")
-    step.add_argument("downloads", help="folder of <student>_*.ipynb, <student>_*.zip or <student>/ folders")
+    step.add_argument("downloads", nargs="?",
+                      help="an LMS download, as a folder or its zip: Canvas or Moodle bulk-download names, "
+                           "<student>_*.ipynb, <student>_*.zip or <student>/ folders, <student> a roster id, "
+                           "email or LMS user id (left out: nbgrader collect from the course's exchange)")
+    step.add_argument("--timestamps", metavar="CSV",
+                      help="the LMS's submission times: columns student (id, email or LMS user id) and "
+                           "timestamp (ISO 8601); otherwise zip entry times, then file times")
+    step.add_argument("--due", metavar="ISO-TIME",
+                      help="the assignment's due date (e.g. 2026-10-01T23:59:00+02:00; no zone: UTC), "
+                           "recorded in the gradebook: later submissions get the late penalty")
+    step.add_argument("--exchange", action="store_true",
+                      help="collect from the nbgrader exchange named in the course's config (nbgrader "
+                           "collect: each submission keeps its own timestamp)")
     step.add_argument("--pattern", default=None,
                       help="regular expression finding the student id in a file name, with a group "
-                           "named student (default: everything before the first '_' or space)")
-    step = steps.add_parser("autograde", help="grade every submission (sandboxed, in parallel) into the gradebook")
+                           "named student, for names that are no LMS's (default: everything before "
+                           "the first '_' or space)")
+    step = steps.add_parser(
+        "autograde", help="grade new and changed submissions (sandboxed, in parallel) into the gradebook",
+        description=(
+            "Grade the submissions of ASSIGNMENT that are new or changed since they were last graded "
+            "(the submitted files, their timestamp or the course's source notebook differ), record them "
+            "in the gradebook and write reports/ASSIGNMENT-review.csv for every submission. Written "
+            "answers and tasks are left to be graded by hand (formgrader). Grades given by hand "
+            "(manual scores, extra credit, comments) survive a regrade."))
     step.add_argument("root")
     step.add_argument("assignment")
     step.add_argument("--jobs", type=int, default=None, help="parallel graders (default: all cores)")
     step.add_argument("--timeout", type=int, default=60, help="seconds per notebook cell (default 60)")
-    step = steps.add_parser("feedback", help="write HTML feedback (no hidden tests) to feedback/")
+    which = step.add_mutually_exclusive_group()
+    which.add_argument("--student", action="append", metavar="ID",
+                       help="regrade this student's submission, changed or not (repeat for several)")
+    which.add_argument("--all", action="store_true", dest="regrade_all",
+                       help="regrade every submission, changed or not")
+    step = steps.add_parser("feedback", help="write HTML feedback (no hidden tests) to feedback/, one zip per "
+                                             "student to feedback_archives/, and release it to the exchange")
     step.add_argument("root")
     step.add_argument("assignment")
-    step = steps.add_parser("export", help="export every grade to a CSV file")
+    step.add_argument("--student", help="this student's feedback only")
+    step = steps.add_parser("export", help="export every grade to a CSV file (nbgrader's, or an LMS's import)")
     step.add_argument("root")
     step.add_argument("csv")
+    step.add_argument("--format", default="nbgrader", choices=("nbgrader", "canvas", "moodle"),
+                      help="nbgrader: nbgrader export (default); canvas: Canvas's gradebook import CSV; "
+                           "moodle: Moodle's grade import CSV (no submission: blank, never 0)")
 
     bench = sub.add_parser("bench", help="time grading one learner's full series (sequential and parallel)")
     bench.add_argument("--jobs", type=int, default=2)
@@ -85,20 +135,34 @@ def main(argv: list[str] | None = None) -> int:
         from . import course as workflow
         root = Path(args.root)
         if args.step == "init":
+            versions = dict(v.split("=", 1) for v in args.new_version if "=" in v)
+            if len(versions) != len(args.new_version):
+                parser.error("--new-version takes NOTEBOOK=ASSIGNMENT, e.g. 00_welcome=00_welcome_v2")
             workflow.init(root, db_url=args.db, course_id=args.course_id,
-                          students=Path(args.students) if args.students else None)
+                          students=Path(args.students) if args.students else None,
+                          exchange=Path(args.exchange) if args.exchange else None,
+                          late_penalty=args.late_penalty, new_versions=versions,
+                          solutions=Path(args.solutions) if args.solutions else None)
         elif args.step == "collect":
             import re
             pattern = re.compile(args.pattern) if args.pattern else workflow.STUDENT_ID
             if "student" not in pattern.groupindex:
                 parser.error("--pattern needs a group named student, e.g. '^(?P<student>[^-]+)-'")
-            workflow.collect(root, args.assignment, Path(args.downloads), pattern=pattern)
+            if args.exchange or args.downloads is None:
+                from . import exchange
+                if args.due:
+                    workflow.record_due(root, args.assignment, args.due)
+                exchange.collect(root, args.assignment)
+            else:
+                workflow.collect(root, args.assignment, Path(args.downloads), pattern=pattern,
+                                 timestamps=Path(args.timestamps) if args.timestamps else None, due=args.due)
         elif args.step == "autograde":
-            workflow.autograde(root, args.assignment, jobs=args.jobs, timeout=args.timeout)
+            workflow.autograde(root, args.assignment, jobs=args.jobs, timeout=args.timeout,
+                               students=args.student, regrade_all=args.regrade_all)
         elif args.step == "feedback":
-            workflow.feedback(root, args.assignment)
+            workflow.feedback(root, args.assignment, student=args.student)
         elif args.step == "export":
-            workflow.export(root, Path(args.csv))
+            workflow.export(root, Path(args.csv), fmt=args.format)
         return 0
     if args.command == "check":
         from . import sandbox

@@ -30,8 +30,8 @@ from pathlib import Path
 from gpt2course.checks import protocol
 
 from . import expectations, flags, plans, sandbox
-from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_test_cell,
-                       points, read_notebook)
+from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_manual_cell,
+                       is_test_cell, is_written_answer, points, read_notebook)
 from .paths import REPO
 
 DEFAULT_CELL_TIMEOUT = 60           # seconds per notebook cell
@@ -51,11 +51,14 @@ BUILDS_OPTIMIZERS = {protocol.OPTIMIZER, protocol.TRAIN, protocol.SAVE_CHECKPOIN
 
 @dataclass
 class CellResult:
+    """One graded cell's verdict. A cell graded by hand (a written answer or a task: ``manual``)
+    has no verdict here: its ``score`` and ``passed`` are None and an instructor decides."""
     grade_id: str
-    score: float
+    score: float | None
     max_score: float
-    passed: bool
+    passed: bool | None
     message: str
+    manual: bool = False
 
 
 @dataclass
@@ -65,12 +68,23 @@ class Grade:
     max_score: float
     cells: list[CellResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # The learner's answer cells as graded, by grade_id (not part of the JSON report).
+    # The learner's answer cells as graded and written answers, by grade_id (not part of the
+    # JSON report).
     answers: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @property
+    def manual_points(self) -> float:
+        """The part of ``max_score`` that an instructor grades by hand."""
+        return float(sum(c.max_score for c in self.cells if c.manual))
+
     def to_json(self) -> dict:
+        """The report: test cells as {grade_id, score, max_score, passed, message}; cells graded by
+        hand add ``"manual": true`` (their score and passed null)."""
         report = asdict(self)
         del report["answers"]
+        for cell in report["cells"]:
+            if not cell["manual"]:
+                del cell["manual"]
         return report
 
 
@@ -80,6 +94,8 @@ class Answers:
     sources: dict[str, str]
     flagged: dict[str, list[str]]
     notes: list[str]
+    # Written answers (graded by hand, never run) by grade_id.
+    written: dict[str, str] = field(default_factory=dict)
 
 
 def collect_answers(source, learner) -> Answers:
@@ -114,7 +130,40 @@ def collect_answers(source, learner) -> Answers:
                            "graded on its own answer cell alone)")
         if reasons:
             flagged[gid] = reasons
-    return Answers(found, flagged, notes)
+    written, written_notes = written_answers(source, learner)
+    return Answers(found, flagged, notes + written_notes, written)
+
+
+def written_answers(source, learner) -> tuple[dict[str, str], list[str]]:
+    """The learner's written answers (cells graded by hand) by grade_id, and notes.
+
+    By grade_id first; where the metadata was stripped, the cell right after the source cell
+    that precedes the answer (the question, found by its text), when it has the answer's type.
+    """
+    wanted = {grade_id(c): i for i, c in enumerate(source.cells) if is_written_answer(c) and grade_id(c)}
+    found: dict[str, str] = {}
+    for cell in learner.cells:
+        gid = grade_id(cell)
+        if gid in wanted and gid not in found and is_written_answer(cell):
+            found[gid] = cell.get("source", "")
+    notes = []
+    texts = [str(c.get("source", "")).strip() for c in learner.cells]
+    known = {str(c.get("source", "")).strip() for c in source.cells}
+    for gid, i in wanted.items():
+        if gid in found or i == 0:
+            continue
+        question = str(source.cells[i - 1].get("source", "")).strip()
+        at = texts.index(question) + 1 if question and question in texts else None
+        if at is not None and at < len(learner.cells):
+            cell = learner.cells[at]
+            if (cell.get("cell_type") == source.cells[i].get("cell_type") and grade_id(cell) not in wanted
+                    and texts[at] not in known - {str(source.cells[i].get("source", "")).strip()}):
+                found[gid] = cell.get("source", "")
+                notes.append(f"written answer {gid!r} matched by its position after the question "
+                             "(its metadata was missing)")
+                continue
+        notes.append(f"written answer {gid!r} not found in the submission")
+    return found, notes
 
 
 def public_source(text: str) -> str:
@@ -199,7 +248,7 @@ def build_steps(source_nb, answers: Answers) -> list[Step]:
     imported in an earlier cell works as it did in the learner's notebook."""
     steps, imports = [], []
     for cell in source_nb.cells:
-        if cell.get("cell_type") != "code" or is_test_cell(cell):
+        if cell.get("cell_type") != "code" or is_test_cell(cell) or is_manual_cell(cell):
             continue
         if is_answer_cell(cell):
             gid = grade_id(cell)
@@ -469,9 +518,10 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
 
 
 def failed_grade(name: str, source_nb, reason: str) -> Grade:
-    """0 points on every test cell of ``source_nb``, with ``reason``."""
+    """0 points on every test cell of ``source_nb``, with ``reason`` (cells graded by hand listed)."""
     cells = [CellResult(grade_id=grade_id(c) or "?", score=0.0, max_score=points(c), passed=False,
-                        message=f"not graded: {reason}") for c in source_nb.cells if is_test_cell(c)]
+                        message=f"not graded: {reason}") if is_test_cell(c) else _manual_result(c)
+             for c in source_nb.cells if is_test_cell(c) or is_manual_cell(c)]
     return Grade(notebook=name, score=0.0, max_score=float(sum(c.max_score for c in cells)),
                  cells=cells, errors=[f"ungradable: {reason}"])
 
@@ -489,11 +539,12 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
     if sandbox.available() != "bwrap":  # the weaker guarantee, where the verdict is read
         notes.append(f"sandbox: {sandbox.describe()}")
     out = Grade(notebook=path.name, score=0.0, max_score=0.0, errors=answers.notes + notes + problems,
-                answers=answers.sources)
+                answers={**answers.sources, **answers.written})
     # The static review is a signal for the instructor, not a defence: points come only from
     # the verdicts, and a flag marks the submission for a look without taking them away.
     for gid, reasons in answers.flagged.items():
         out.errors.append(f"flagged {gid}: {'; '.join(reasons)} (for review; the points stand as graded)")
+    verdicts = {}
     for cell, specs in tests:
         passed, message = True, ""
         for spec in specs:
@@ -502,11 +553,19 @@ def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, sal
                 message += _elsewhere_hint(spec.name, message, answers.sources)
                 break
         max_points = points(cell)
-        out.cells.append(CellResult(grade_id=grade_id(cell) or "?", score=max_points if passed else 0.0,
-                                    max_score=max_points, passed=passed, message=message[:1000]))
-    out.score = float(sum(c.score for c in out.cells))
+        verdicts[id(cell)] = CellResult(grade_id=grade_id(cell) or "?", score=max_points if passed else 0.0,
+                                        max_score=max_points, passed=passed, message=message[:1000])
+    out.cells = [verdicts[id(c)] if is_test_cell(c) else _manual_result(c)
+                 for c in source_nb.cells if is_test_cell(c) or is_manual_cell(c)]
+    out.score = float(sum(c.score for c in out.cells if not c.manual))
     out.max_score = float(sum(c.max_score for c in out.cells))
     return out
+
+
+def _manual_result(cell) -> CellResult:
+    what = "written answer" if is_written_answer(cell) else "task"
+    return CellResult(grade_id=grade_id(cell) or "?", score=None, max_score=points(cell), passed=None,
+                      message=f"{what}: to be graded by hand", manual=True)
 
 
 def _elsewhere_hint(name: str, message: str, sources: dict[str, str]) -> str:
@@ -524,8 +583,13 @@ def _elsewhere_hint(name: str, message: str, sources: dict[str, str]) -> str:
 
 
 def render(g: Grade) -> str:
-    lines = [f"{g.notebook}: {g.score:g} / {g.max_score:g}"]
+    by_hand = g.manual_points
+    lines = [f"{g.notebook}: {g.score:g} / {g.max_score:g}"
+             + (f" ({by_hand:g} of them to be graded by hand)" if by_hand else "")]
     for c in g.cells:
+        if c.manual:
+            lines.append(f"  ? {c.grade_id:<28} -/{c.max_score:g}  {c.message}")
+            continue
         mark = "\u2714" if c.passed else "\u2718"
         lines.append(f"  {mark} {c.grade_id:<28} {c.score:g}/{c.max_score:g}"
                      + (f"  {c.message.splitlines()[0][:160]}" if c.message else ""))

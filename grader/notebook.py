@@ -97,7 +97,26 @@ def grade_id(cell) -> str | None:
 
 
 def is_answer_cell(cell) -> bool:
-    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell).get("solution"))
+    """An autograded answer: a code cell with ``solution`` (and no ``grade``: those are graded by hand)."""
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade")
+
+
+def is_written_answer(cell) -> bool:
+    """nbgrader's "manually graded answer": ``solution`` and ``grade``, markdown or code. The
+    learner's text is carried into the graded copy; an instructor awards its points."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("solution")) and bool(meta.get("grade"))
+
+
+def is_task_cell(cell) -> bool:
+    """nbgrader's "manually graded task": a locked instruction whose points an instructor awards."""
+    return bool(nbgrader_meta(cell).get("task"))
+
+
+def is_manual_cell(cell) -> bool:
+    """A cell whose points are given by hand (a written answer or a task), never by grader.check."""
+    return is_written_answer(cell) or is_task_cell(cell)
 
 
 def is_test_cell(cell) -> bool:
@@ -110,6 +129,11 @@ def points(cell) -> float:
         return float(nbgrader_meta(cell).get("points", 0) or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def max_points(nb) -> float:
+    """The points of ``nb``: its test cells' and those given by hand (nbgrader's max_score)."""
+    return float(sum(points(c) for c in nb.cells if is_test_cell(c) or is_manual_cell(c)))
 
 
 _NUMBER = re.compile(r"(\d\d)_")

@@ -1,14 +1,18 @@
 """nbgrader's command line as grader.course runs it: ``python -m grader.run_nbgrader ARGS``.
 
-The same as ``python -m nbgrader ARGS`` run in a course folder, with two differences that only
+The same as ``python -m nbgrader ARGS`` run in a course folder, with three differences. Two only
 make it faster: importing ``grader`` first keeps a slow optional import out (see
 grader/__init__.py), and ``generate_assignment`` takes several assignment names and makes them
 all in this one process, through nbgrader's own API, instead of one process each (a course's
-eleven notebooks: 72 s as eleven processes on the 2-core test machine).
+eleven notebooks: 72 s as eleven processes on the 2-core test machine). The third: ``autograde``
+runs inside ``grader.nbgrader_ext.course_pipeline()``, the one place where the course folder's
+nbgrader lets autograde run (on the staged copies that grader.course passes as
+``--CourseDirectory.submitted_directory``); a stock ``nbgrader autograde`` there stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -38,8 +42,11 @@ def main(argv: list[str]) -> int:
         if names and set(flags) <= {"--force"}:
             return generate_assignments(names, force="--force" in flags)
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    from .nbgrader_ext import course_pipeline
     sys.argv = ["nbgrader", *argv]
-    nbgrader_main()
+    with course_pipeline() if argv[:1] == ["autograde"] else contextlib.nullcontext():
+        nbgrader_main()
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +77,15 @@ def answer_cells(nb) -> dict[str, str]:
 def graded_cells(nb) -> dict[str, float]:
     """grade_id -> points of every test cell (as written in the metadata)."""
     return {grade_id(c): nbgrader(c).get("points", 0) for c in nb.cells if is_test_cell(c)}
+
+
+def few_solutions(folder: Path, *names: str) -> Path:
+    """A copy of the named notebooks of solutions/ in ``folder``: `course init --solutions` with
+    it releases only those, in seconds rather than the whole course's minute."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(SOLUTIONS / f"{name}.ipynb", folder)
+    return folder
 
 
 def filled_notebook(name: str, answers: dict[str, str], dest: Path) -> Path:

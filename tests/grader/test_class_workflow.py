@@ -13,7 +13,7 @@ import nbformat
 
 from attacks.corpus import ATTACKS, FAULTS
 from catalogue import nb00_welcome as cat00, nb01_tokens_and_data as cat01
-from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, apply_edit, filled_notebook
+from conftest import NOTEBOOKS, REPO, SOLUTIONS, answer_cells, apply_edit, few_solutions, filled_notebook
 
 SOLVED00 = answer_cells(nbformat.read(SOLUTIONS / "00_welcome.ipynb", as_version=4))["softmax"]
 ONE_D_BROKEN = SOLVED00.replace('"""Softmax', '"""1-D inputs returned as they are.\n    Softmax', 1).replace(
@@ -148,6 +148,9 @@ def test_class_of_thirty(tmp_path):
             assert review[student]["flagged"] == "yes", (student, review[student])
         if student.startswith(("valid", "solution", "partial", "wrong")):
             assert review[student]["flagged"] == "no", (student, review[student])
+    # A Colab re-save is repaired (benign), not flagged.
+    colab = review["colab-resave"]
+    assert (colab["flagged"], colab["repaired"]) == ("no", "yes") and "no nbgrader metadata" in colab["repairs"], colab
 
     # Feedback shows messages, never hidden tests or grader internals.
     for html in (course / "feedback").rglob("*.html"):
@@ -155,6 +158,8 @@ def test_class_of_thirty(tmp_path):
         for secret in ("BEGIN HIDDEN", "hidden=True", ".grader", "site-packages", "run_notebook"):
             assert secret not in text, (html, secret)
     assert "not implemented yet" in (course / "feedback" / "untouched" / "00_welcome" / "00_welcome.html").read_text()
+    # An unreadable upload's feedback says what was wrong with the file.
+    assert "corrupt JSON" in (course / "feedback" / "corrupt" / "00_welcome" / "00_welcome.html").read_text()
 
     # Nothing the students handed in was changed; every test cell has a verdict.
     assert submitted_before == {p: p.read_bytes() for p in (course / "submitted").rglob("*") if p.is_file()}
@@ -170,7 +175,10 @@ def test_parallel_and_sequential_autograde_agree(tmp_path):
     course = tmp_path / "course"
     database = tmp_path / "db" / "class.db"
     database.parent.mkdir()
-    _run("init", course, "--db", f"sqlite:///{database}")
+    students = tmp_path / "students.csv"
+    students.write_text("id\nann\nben\ncas\n")
+    _run("init", course, "--db", f"sqlite:///{database}", "--students", students,
+         "--solutions", few_solutions(tmp_path / "solutions", "00_welcome"))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     filled_notebook("00_welcome.ipynb", {}, downloads / "ann_00_welcome.ipynb")
@@ -180,7 +188,7 @@ def test_parallel_and_sequential_autograde_agree(tmp_path):
     _run("collect", course, "00_welcome", downloads)
     verdicts = {}
     for jobs in ("1", "2"):
-        _run("autograde", course, "00_welcome", "--jobs", jobs)
+        _run("autograde", course, "00_welcome", "--jobs", jobs, "--all")
         verdicts[jobs] = {p.name: json.loads(p.read_text())
                           for p in (course / ".grader" / "verdicts" / "00_welcome").glob("*.json")}
     assert verdicts["1"] == verdicts["2"] and len(verdicts["1"]) == 3
@@ -195,19 +203,22 @@ def test_collect_patterns_and_unsafe_archives(tmp_path):
     import re
 
     from grader import course as workflow
+    from grader.roster import Student
 
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     (downloads / "ann-homework.ipynb").write_text("{}")
+    (downloads / "carl-homework.ipynb").write_text("{}")   # not on the roster: reported, not collected
     with zipfile.ZipFile(downloads / "bob-upload.zip", "w") as archive:
         archive.writestr("../../escape.ipynb", "{}")
         archive.writestr("/abs.ipynb", "{}")
         archive.writestr("work/00_welcome.ipynb", "{}")
     (downloads / "no student id.txt").write_text("")
-    collected = workflow.collect(tmp_path / "course", "00_welcome", downloads,
-                                 pattern=re.compile(r"^(?P<student>[a-z]+)-"))
-    assert sorted(collected) == ["ann", "bob"]
+    summary = workflow.collect(tmp_path / "course", "00_welcome", downloads, roster=[Student("ann"), Student("bob")],
+                               pattern=re.compile(r"^(?P<student>[a-z]+)-"))
+    assert summary.collected == ["ann", "bob"] and summary.unknown == ["carl-homework.ipynb"]
     submitted = tmp_path / "course" / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["ann", "bob"]
     assert (submitted / "ann" / "00_welcome" / "homework.ipynb").is_file()
     assert sorted(p.name for p in (submitted / "bob" / "00_welcome").iterdir()) == ["00_welcome.ipynb", "timestamp.txt"]
     assert not list(tmp_path.rglob("escape.ipynb")) and not list(tmp_path.rglob("abs.ipynb"))
@@ -219,7 +230,9 @@ def test_a_submission_that_breaks_the_grader_is_its_own_zero(tmp_path, monkeypat
     from grader import course as workflow
 
     course = tmp_path / "course"
-    _run("init", course)
+    students = tmp_path / "students.csv"
+    students.write_text("id\nann\nbob\n")
+    _run("init", course, "--students", students, "--solutions", few_solutions(tmp_path / "solutions", "00_welcome"))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     for student in ("ann", "bob"):
