@@ -5,6 +5,11 @@
 - ``python -m grader check NOTEBOOK.ipynb [--json]``: grade one learner notebook against its
   source in solutions/ (visible and hidden tests), in a sandbox with time and memory limits and
   no network.
+- ``python -m grader course init|collect|autograde|feedback|export ...``: a class on nbgrader
+  (grader/course.py and the modules it names: roster, collect, regrade, lms, exchange, late).
+- ``python -m grader gradescope NOTEBOOK OUT.zip``: a Gradescope autograder package
+  (grader/gradescope.py).
+- ``python -m grader bench``: time grading one learner's series.
 """
 
 import sys

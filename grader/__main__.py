@@ -121,10 +121,36 @@ def main(argv: list[str] | None = None) -> int:
                       help="nbgrader: nbgrader export (default); canvas: Canvas's gradebook import CSV; "
                            "moodle: Moodle's grade import CSV (no submission: blank, never 0)")
 
+    gradescope = sub.add_parser(
+        "gradescope", help="build a Gradescope autograder package (zip) for one notebook",
+        description=(
+            "Write OUT (a zip to upload as a Gradescope programming assignment's autograder) for "
+            "NOTEBOOK: setup.sh installs the course and bubblewrap on Gradescope's image; "
+            "run_autograder grades each submitted notebook with 'check' and writes Gradescope's "
+            "results.json (one test per graded cell, hidden tests shown once grades are published). "
+            "The zip holds a secret that salts the hidden inputs: keep it private. See README "
+            "(Grading on Gradescope)."))
+    gradescope.add_argument("notebook", help="an assignment (e.g. 00_welcome) or a path to a source "
+                                             "notebook solutions/NN_name.ipynb")
+    gradescope.add_argument("out", help="the zip file to write")
+    gradescope.add_argument("--torch-index-url", metavar="URL", default=None,
+                            help="a package index setup.sh installs torch from (e.g. PyTorch's index of "
+                                 "CPU-only builds, far smaller; default: the default index)")
+
     bench = sub.add_parser("bench", help="time grading one learner's full series (sequential and parallel)")
     bench.add_argument("--jobs", type=int, default=2)
 
     args = parser.parse_args(argv)
+    if args.command == "gradescope":
+        from .gradescope import BuildError, build
+        try:
+            out = build(args.notebook, args.out, torch_index_url=args.torch_index_url)
+        except BuildError as exc:
+            print(f"cannot build: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}: upload it as the assignment's autograder (keep it private: it holds the "
+              "grading secret)")
+        return 0
     if args.command == "bench":
         from .bench import run
         run(jobs=args.jobs)
