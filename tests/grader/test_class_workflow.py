@@ -10,6 +10,7 @@ import sys
 import zipfile
 
 import nbformat
+import pytest
 
 from attacks.corpus import ATTACKS, FAULTS
 from catalogue import nb00_welcome as cat00, nb01_tokens_and_data as cat01
@@ -98,6 +99,7 @@ def _run(*args):
     return proc.stdout
 
 
+@pytest.mark.slow  # CI (make test-all) runs it; make test stays a few minutes
 def test_class_of_thirty(tmp_path):
     course = tmp_path / "course"
     roster = _roster()
@@ -170,6 +172,7 @@ def test_class_of_thirty(tmp_path):
                 assert len(cell.outputs) == 1, path
 
 
+@pytest.mark.slow  # CI (make test-all) runs it; make test stays a few minutes
 def test_parallel_and_sequential_autograde_agree(tmp_path):
     """Also: the gradebook can live elsewhere (another database URL, as for a large class)."""
     course = tmp_path / "course"

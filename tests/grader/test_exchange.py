@@ -5,6 +5,8 @@ work as with LMS files, and each student fetches their own feedback."""
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import os
 import stat
@@ -36,6 +38,7 @@ def _student(home, student, exchange, *args):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # CI (make test-all) runs it; make test stays a few minutes
 def test_a_class_through_the_exchange(tmp_path):
     course, exchange = tmp_path / "course", tmp_path / "exchange"
     _run("init", course, "--exchange", exchange,

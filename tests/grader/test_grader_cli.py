@@ -215,6 +215,7 @@ def test_a_weaker_sandbox_is_named_in_the_verdict(monkeypatch):
     assert any(e.startswith("sandbox: no network (unshare)") for e in result["errors"]), result["errors"]
 
 
+@pytest.mark.slow  # CI (make test-all) runs it; make test stays a few minutes
 def test_the_same_file_gets_the_same_grade_every_time(tmp_path):
     """`grader check` with no --seed: byte-identical JSON run after run. The notebook holds a
     mistake that only some inputs show (a loss that ignores target id 0), which the inputs

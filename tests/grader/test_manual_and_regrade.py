@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from conftest import REPO, SOLUTIONS, answer_cells, grade_json
 from grader import course as workflow
@@ -91,6 +92,7 @@ def _mtimes(course) -> dict:
     return {p.stem: p.stat().st_mtime_ns for p in verdicts.glob("*.json")}
 
 
+@pytest.mark.slow  # CI (make test-all) runs it; make test stays a few minutes
 def test_written_answers_are_graded_by_hand_and_survive_regrades(tmp_path):
     course = tmp_path / "course"
     roster = tmp_path / "students.csv"
