@@ -194,6 +194,7 @@ def _course(*args):
     return proc
 
 
+@pytest.mark.slow  # CI; tests/grader/test_term.py also applies a late penalty
 def test_due_date_makes_the_late_penalty_apply_and_grades_survive_init(tmp_path):
     solutions, course = _solutions(tmp_path), tmp_path / "course"
     roster = tmp_path / "students.csv"

@@ -73,6 +73,7 @@ def _snapshot(root: Path) -> dict:
     return files
 
 
+@pytest.mark.slow  # a graded course (CI); the fast tier keeps the unit tests below
 def test_course_pipeline_records_grades_through_nbgrader(graded):
     scores = {}
     for student in ("ann", "colab", "corrupt", "empty"):
@@ -87,6 +88,7 @@ def test_course_pipeline_records_grades_through_nbgrader(graded):
     assert recorded == {"ann": 2.0, "colab": 2.0, "corrupt": 0.0, "empty": 0.0}
 
 
+@pytest.mark.slow  # a graded course (CI); the fast tier keeps the unit tests below
 def test_stock_autograde_cli_stops_before_changing_anything(graded):
     before = _snapshot(graded)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
@@ -106,6 +108,7 @@ def test_stock_autograde_cli_stops_before_changing_anything(graded):
     assert _snapshot(graded) == before
 
 
+@pytest.mark.slow  # a graded course (CI); the fast tier keeps the unit tests below
 def test_formgrader_autograde_button_stops_before_changing_anything(graded, monkeypatch):
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -127,6 +130,7 @@ def _test_cell_messages(root: Path, student: str) -> list[str]:
     return [c.outputs[0]["evalue"] for c in nb.cells if is_test_cell(c)]
 
 
+@pytest.mark.slow  # a graded course (CI); the fast tier keeps the unit tests below
 def test_unreadable_upload_feedback_says_why(graded):
     expected = {"corrupt": "not a notebook (corrupt JSON: Expecting value at line 1, column 12)",
                 "empty": "not a notebook (corrupt JSON: Expecting value at line 1, column 1)"}
@@ -200,6 +204,7 @@ def test_review_tells_repaired_from_flagged(tmp_path):
     assert "not found" in rows["unanswered"]["reasons"]
 
 
+@pytest.mark.slow  # a graded course (CI); the fast tier keeps the unit tests below
 def test_review_of_the_graded_course(graded):
     rows = {r["student_id"]: r for r in csv.DictReader(open(graded / "reports" / "00_welcome-review.csv"))}
     assert (rows["ann"]["flagged"], rows["ann"]["repaired"]) == ("no", "no")
