@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 LINE = "c.Exchange.root = {root!r}\n"
@@ -62,32 +60,8 @@ def configure(root: Path, exchange: Path) -> Path:
 
 def release(root: Path, assignments: list[str]) -> None:
     """nbgrader release_assignment --force for each assignment (replacing an earlier release),
-    all in one process through nbgrader's API (one CLI process each costs seconds apiece)."""
-    root = Path(root).resolve()
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "grader.exchange", "release", *assignments], cwd=root,
-                          env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"nbgrader release_assignment failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
-
-
-def _release_here(names: list[str]) -> int:
-    """``python -m grader.exchange release NAME...`` in a course folder."""
-    import grader  # noqa: F401 - before nbgrader (see grader/__init__.py)
-    from nbgrader.apps.api import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(Path.cwd())).load_config()
-    config.ExchangeReleaseAssignment.force = True
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    for name in names:
-        result = api.release_assignment(name)
-        if not result["success"]:
-            sys.stderr.write(f"release_assignment {name} failed:\n{result.get('log', '')}\n"
-                             f"{result.get('error', '')}\n")
-            return 1
-    return 0
+    all in one process (grader.run_nbgrader batches it)."""
+    _nbgrader(Path(root).resolve(), "release_assignment", *assignments, "--force")
 
 
 def setup(root: Path, exchange: Path | None, assignments: list[str]) -> None:
@@ -139,8 +113,3 @@ def release_feedback(root: Path, assignment: str, student: str | None = None) ->
         args.append(f"--CourseDirectory.student_id_exclude={','.join(missing)}")
     _nbgrader(root, *args)
 
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["release"]:
-        raise SystemExit("usage: python -m grader.exchange release ASSIGNMENT...")
-    sys.exit(_release_here(sys.argv[2:]))
