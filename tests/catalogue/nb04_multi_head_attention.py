@@ -401,6 +401,35 @@ VALID = {
                     y, _ = attention(q, k, v, mask=causal_mask(T).to(x.device))
                     return self.c_proj(merge_heads(y))
             """,
+        # One head at a time: each head's slice of q, k and v, its own masked softmax, the
+        # outputs concatenated in head order (no split_heads / merge_heads).
+        "loop_over_heads": """
+            import math
+            import torch
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head):
+                    super().__init__()
+                    if n_embd % n_head != 0:
+                        raise ValueError("n_embd must be divisible by n_head")
+                    self.n_head = n_head
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    hs = C // self.n_head
+                    q, k, v = self.c_attn(x).split(C, dim=-1)
+                    future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(diagonal=1)
+                    outs = []
+                    for h in range(self.n_head):
+                        part = slice(h * hs, (h + 1) * hs)
+                        scores = q[..., part] @ k[..., part].transpose(-2, -1) / math.sqrt(hs)
+                        weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+                        outs.append(weights @ v[..., part])
+                    return self.c_proj(torch.cat(outs, dim=-1))
+            """,
         # PyTorch's fused attention with is_causal=True.
         "sdpa_is_causal": """
             import torch
