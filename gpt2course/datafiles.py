@@ -1,5 +1,8 @@
 """The files shipped in ``data/``: where they are and their SHA-256, checked before any use.
 
+In the repository they sit in ``data/``; an installed package (a wheel) holds a copy in
+``gpt2course/_data`` (setup.py), which ``data_dir`` finds first.
+
 The lowest layer of the package: ``data`` (the texts) and ``tokenizer`` (GPT-2's encoding) both
 read their files through ``verified_path``, and this module imports nothing of the package.
 """
@@ -24,15 +27,23 @@ class DataFileError(RuntimeError):
     """A shipped data file is missing or does not match its checksum."""
 
 
+# An installed package carries its own copy of the repository's data/ folder here (setup.py
+# copies it at build time); a checkout or an editable install has none and reads data/ itself.
+PACKAGED = Path(__file__).resolve().parent / "_data"
+CHECKOUT = Path(__file__).resolve().parent.parent / "data"
+
+
 def data_dir() -> Path:
     """The folder holding the course data.
 
-    ``GPT2COURSE_DATA`` wins when set; otherwise the ``data/`` folder of the repository this
-    package lives in.
+    ``GPT2COURSE_DATA`` wins when set; then the copy inside an installed package
+    (``gpt2course/_data``); otherwise the ``data/`` folder of the repository this package lives in.
     """
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV])
-    return Path(__file__).resolve().parent.parent / "data"
+    if PACKAGED.is_dir():
+        return PACKAGED
+    return CHECKOUT
 
 
 def sha256(path: Path) -> str:
@@ -53,8 +64,9 @@ def verified_path(name: str, root: Path | None = None) -> Path:
         raise DataFileError(f"{name}: not a course data file (known: {', '.join(CHECKSUMS)})")
     if not path.is_file():
         raise DataFileError(
-            f"{path}: missing. The course data ships in the repository's data/ folder; "
-            f"clone the whole repository (or set {DATA_ENV} to the folder holding it).")
+            f"{path}: missing. The course data ships in the repository's data/ folder and inside "
+            f"the installed package; clone the whole repository or install the package from it "
+            f"(or set {DATA_ENV} to the folder holding the data).")
     actual = sha256(path)
     if actual != CHECKSUMS[name]:
         raise DataFileError(

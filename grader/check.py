@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gpt2course.checks import protocol
+from gpt2course.datafiles import PACKAGED as PACKAGED_DATA, data_dir
 
 from . import expectations, flags, plans, sandbox
 from .notebook import (UngradableNotebook, find_source, grade_id, is_answer_cell, is_manual_cell,
@@ -405,11 +406,14 @@ def _run_once(steps, start: int, skipped: set[int], plan, exercises, records: di
             harness[i] = plans.harness_source(str(path), RESULTS_PATH, call_timeout)
         uid = sandbox.pick_uid()
         sandbox.prepare(str(workdir), uid)
+        data = data_dir()
+        if data == PACKAGED_DATA:  # an installed course: the sandbox hides site-packages/gpt2course,
+            data = pkg / "gpt2course" / "_data"  # so its data is read from the sandbox package's copy
         env = {
             "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
             "HOME": scratch,
             "PYTHONPATH": str(pkg),
-            "GPT2COURSE_DATA": str(REPO / "data"),
+            "GPT2COURSE_DATA": str(data),
             "IPYTHONDIR": os.path.join(scratch, ".ipython"),
             "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
             "MPLBACKEND": "Agg",

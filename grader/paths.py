@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOLUTIONS = REPO / "solutions"
+# An installed package carries a copy of solutions/ (setup.py copies it at build time), so that
+# `python -m grader check` works outside a checkout; a checkout reads solutions/ itself.
+PACKAGED_SOLUTIONS = Path(__file__).resolve().parent / "_solutions"
+SOLUTIONS = PACKAGED_SOLUTIONS if PACKAGED_SOLUTIONS.is_dir() else REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 
 
