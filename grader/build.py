@@ -75,8 +75,8 @@ def build_notebooks(check: bool = False) -> int:
     if check:
         links = out_of_date(write=False)
         if links:
-            print("links disagree with gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH (run `make "
-                  "notebooks`): " + ", ".join(links), file=sys.stderr)
+            print("links or setup cells disagree with gpt2course.REPO_OWNER / REPO_NAME / REPO_BRANCH "
+                  "or grader/setup_cell.py (run `make notebooks`): " + ", ".join(links), file=sys.stderr)
         try:
             references = reference_code.stale()
         except reference_code.ReferenceError as exc:
@@ -93,7 +93,7 @@ def build_notebooks(check: bool = False) -> int:
         print("notebooks/, gpt2course/reference/ and the repository links are up to date")
         return 0
     for name in out_of_date(write=True):
-        print(f"updated the repository links in {name}")
+        print(f"updated the repository links and the setup cell in {name}")
     try:
         for name in reference_code.write():
             print(f"wrote gpt2course/reference/{name} from its answer cells")

@@ -1,10 +1,10 @@
 """The repository links in the notebooks and the README, made from one setting.
 
 ``gpt2course.REPO_OWNER``, ``REPO_NAME`` and ``REPO_BRANCH`` say where the course lives. The
-Colab badge at the top of every notebook, the setup cell's ``REPO_URL`` (what Colab clones) and
-the badge column of the README's course map are written from them: change the setting, run
-``make notebooks`` (``python -m grader build``), and every link follows. ``build --check`` fails
-while any link disagrees with the setting.
+Colab badge at the top of every notebook, the setup cell (grader/setup_cell.py: one template,
+with the ``REPO_URL`` and ``REPO_BRANCH`` that Colab clones) and the badge column of the README's
+course map are written from them: change the setting, run ``make notebooks`` (``python -m grader
+build``), and every link follows. ``build --check`` fails while any link or setup cell disagrees.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import re
 
 import nbformat
 
+from . import setup_cell
 from .paths import SOLUTIONS, solution_notebooks
 
 README = SOLUTIONS.parent / "README.md"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 _BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*\)")
-_REPO_URL = re.compile(r'^REPO_URL = "[^"]*"', flags=re.MULTILINE)
 _MAP_ROW = re.compile(r"^\| `(\d\d_[a-z0-9_]+)` \|.*$", flags=re.MULTILINE)
 
 
@@ -39,11 +39,11 @@ def badge(notebook: str, owner: str, name: str, branch: str) -> str:
 
 
 def notebook_text(source: str, notebook: str, cell_type: str, repo: tuple[str, str, str]) -> str:
-    """``source`` (one cell of notebook ``notebook``) with its badge and REPO_URL from ``repo``."""
+    """``source`` (one cell of notebook ``notebook``) with its badge, or its setup part, from ``repo``."""
     owner, name, branch = repo
     if cell_type == "markdown":
         return _BADGE.sub(lambda _: badge(notebook, owner, name, branch), source)
-    return _REPO_URL.sub(f'REPO_URL = "{repo_url(owner, name)}"', source)
+    return setup_cell.rewrite(source, repo_url(owner, name), branch)
 
 
 def readme_text(text: str, repo: tuple[str, str, str]) -> str:
@@ -62,6 +62,10 @@ def out_of_date(repo: tuple[str, str, str] | None = None, write: bool = False) -
     stale = []
     for path in solution_notebooks():
         nb = nbformat.read(path, as_version=4)
+        setups = [c for c in nb.cells if c.cell_type == "code" and setup_cell.is_setup_cell(c.source)]
+        if len(setups) != 1:
+            raise ValueError(f"{path.name}: {len(setups)} setup cells; every notebook has one, starting "
+                             "with the first line of grader/setup_cell.py's TEMPLATE")
         changed = False
         for cell in nb.cells:
             new = notebook_text(cell.source, path.stem, cell.cell_type, repo)
