@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch this project is developed and tested with.
+# The torch this project is developed and tested with.
 TORCH_PIN ?= torch==2.13.0
+# On Linux without a CUDA GPU (no nvidia-smi), torch's CPU build comes from PyTorch's own index of
+# CPU-only wheels (the default index's Linux torch brings gigabytes of CUDA libraries). Where that
+# index cannot be reached within TORCH_INDEX_TIMEOUT seconds, setup says so in one line and takes
+# torch from the default index. TORCH_CPU_INDEX= (empty) always uses the default index.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_TIMEOUT ?= 10
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup widgets7 system-deps lab test test-all notebooks check-notebooks grade bench bench-models clean
@@ -11,15 +17,35 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(VENV)/.installed: pyproject.toml Makefile
+# .venv with pip and torch; then the learners' packages (.lab) or the maintainers' (.installed).
+$(VENV)/.torch: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	@if [ -n "$(TORCH_CPU_INDEX)" ] && [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  if $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip('/') + '/torch/', timeout=float(sys.argv[2]))" \
+	       "$(TORCH_CPU_INDEX)" "$(TORCH_INDEX_TIMEOUT)" 2>/dev/null; then \
+	    echo "setup: no CUDA GPU: torch's CPU build from $(TORCH_CPU_INDEX)"; \
+	    $(PY) -m pip install --quiet --index-url "$(TORCH_CPU_INDEX)" "$(TORCH_PIN)"; \
+	  else \
+	    echo "setup: $(TORCH_CPU_INDEX) cannot be reached: torch from the default index instead (on Linux that build may bring CUDA libraries)"; \
+	    $(PY) -m pip install --quiet "$(TORCH_PIN)"; \
+	  fi; \
+	else \
+	  $(PY) -m pip install --quiet "$(TORCH_PIN)"; \
+	fi
+	touch $@
+
+$(VENV)/.lab: $(VENV)/.torch pyproject.toml
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv with everything the course and its tests need
+setup: $(VENV)/.installed  ## create .venv with everything the course and its tests need (the dev extras)
 
 # Colab's ipywidgets 7.7.1 and its kernel, beside .venv (which keeps ipywidgets 8): the test
 # kernel of tests/notebooks/test_colab_widgets7.py gets this folder first on its PYTHONPATH.
@@ -35,10 +61,12 @@ system-deps:  ## install bubblewrap (grading sandbox) and chromium (browser test
 	@bash .ci/system-deps
 
 # Jupyter refuses to run as root without being told (containers, cloud shells).
-LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# More options for `jupyter lab`: make lab LAB_FLAGS="--port 8890 --no-browser"
+LAB_FLAGS ?=
 
-lab: setup  ## open the course in JupyterLab
-	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
+lab: $(VENV)/.lab  ## install the learners' packages (.[lab]) into .venv and open the course in JupyterLab
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) notebooks/
 
 # Both tiers run on 2 workers; worksteal keeps both busy when a few long tests come last.
 PYTEST := GPT2COURSE_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist worksteal -q
