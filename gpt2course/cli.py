@@ -333,8 +333,9 @@ def add_train(sub) -> None:
         description=(
             "Train the course's GPT-2 (gpt2course.reference) from scratch on Tiny Shakespeare, or on "
             "a text file of your own (--data). A preset gives every setting (--preset cpu is "
-            f"notebook 08's run: {cpu.n_layer} layers x {cpu.n_embd}, {cpu.max_steps} steps, about 5 "
-            "minutes on 2 CPU cores; t4 and a100 are sized for those GPUs: a100 measured on an H200, "
+            f"notebook 08's run: {cpu.n_layer} layers x {cpu.n_embd}, {cpu.max_steps} steps, about 3 "
+            "minutes on 2 idle CPU cores with the fused model, where the notebook's own loop takes "
+            "about 5; t4 and a100 are sized for those GPUs: a100 measured on an H200, "
             "t4 with a T4's float16 arithmetic, see bench/RESULTS.md); each "
             "flag below changes one. The run folder (--out) gets checkpoint.safetensors (every "
             "--checkpoint-interval steps, at the end and on Ctrl-C) and log.csv (step, train_loss, "

@@ -2,8 +2,8 @@
 
 ``gpt2course.REPO_OWNER``, ``REPO_NAME`` and ``REPO_BRANCH`` say where the course lives. The
 Colab badge at the top of every notebook, the setup cell (grader/setup_cell.py: one template,
-with the ``REPO_URL`` and ``REPO_BRANCH`` that Colab clones) and the badge column of the README's
-course map are written from them: change the setting, run ``make notebooks`` (``python -m grader
+with the ``REPO_URL`` and ``REPO_BRANCH`` that Colab clones), the badge column of the README's
+course map and its Quick start's ``git clone`` command are written from them: change the setting, run ``make notebooks`` (``python -m grader
 build``), and every link follows. ``build --check`` fails while any link or setup cell disagrees.
 """
 
@@ -20,6 +20,8 @@ README = SOLUTIONS.parent / "README.md"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 _BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*\)")
 _MAP_ROW = re.compile(r"^\| `(\d\d_[a-z0-9_]+)` \|.*$", flags=re.MULTILINE)
+# The Quick start's first two commands: `git clone --branch BRANCH URL` and `cd NAME`.
+_CLONE = re.compile(r"^git clone --branch \S+ https://github\.com/\S+\ncd \S+", flags=re.MULTILINE)
 
 
 def settings() -> tuple[str, str, str]:
@@ -46,8 +48,14 @@ def notebook_text(source: str, notebook: str, cell_type: str, repo: tuple[str, s
     return setup_cell.rewrite(source, repo_url(owner, name), branch)
 
 
+def clone_command(owner: str, name: str, branch: str) -> str:
+    return f"git clone --branch {branch} {repo_url(owner, name)}\ncd {name}"
+
+
 def readme_text(text: str, repo: tuple[str, str, str]) -> str:
-    """The README with a badge at the end of every course-map row (``| `NN_name` | ... |``)."""
+    """The README with a badge at the end of every course-map row (``| `NN_name` | ... |``) and
+    the Quick start's clone command for ``repo``."""
+    text = _CLONE.sub(lambda _: clone_command(*repo), text)
     def row(match: re.Match) -> str:
         line, notebook = match.group(0), match.group(1)
         line = _BADGE.sub("", line).rstrip()

@@ -155,3 +155,15 @@ def test_the_rewrite_undoes_a_hand_edit():
     repo = links.settings()
     assert links.notebook_text(edited, path.stem, "code", repo) == cell.source
     assert cell.source.endswith("import matplotlib.pyplot as plt")
+
+
+def test_readme_clone_command_follows_the_setting():
+    """The Quick start's clone command is rewritten with the badges (`make notebooks`)."""
+    import gpt2course
+
+    readme = links.README.read_text(encoding="utf-8")
+    here = links.clone_command(gpt2course.REPO_OWNER, gpt2course.REPO_NAME, gpt2course.REPO_BRANCH)
+    assert readme.count(here) == 1
+    moved = links.readme_text(readme, FORK)
+    assert links.clone_command(*FORK) in moved and here not in moved
+    assert "git clone --branch fall-term https://github.com/someone-else/their-course\ncd their-course" in moved
