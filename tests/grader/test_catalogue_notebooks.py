@@ -6,10 +6,11 @@ every exercise given a wrong entry must lose points. Valid variants, all at once
 full marks. Helper rounds put wrong entries only in the exercises other exercises call: those
 lose points, nothing else does (one mistake, one loss).
 
-`make test` grades one notebook per notebook here (its valid variants) and round 0 of the wrong
-entries and of the helpers; the other rounds are marked slow (`make test-all`), since every entry also goes through
-the checks in process (tests/checks/test_catalogue_checks.py) and the trusted path
-(tests/checks/test_catalogue_remote.py) in `make test`.
+All of it is in the slow tier (`make test-all`, which CI runs): every entry also goes through
+the checks in process (tests/checks/test_catalogue_checks.py) and the trusted path under two
+salts (tests/checks/test_catalogue_remote.py) in `make test`, where the sandboxed pipeline is
+covered by one grading per notebook (tests/grader/test_grader_cli.py grades every solution) and
+by the attack and fault corpora (tests/grader/test_attacks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import importlib
 import pytest
 
 from conftest import exercise_scores, filled_notebook, grade_in_process
+
+pytestmark = pytest.mark.slow
 
 MODULES = ["nb00_welcome", "nb01_tokens_and_data", "nb02_embeddings", "nb03_attention",
            "nb04_multi_head_attention", "nb05_layernorm_and_mlp", "nb06_residual_block",
@@ -36,8 +39,7 @@ def _rounds(module_name):
         yield k, {ex: list(entries.items())[k] for ex, entries in wrong.items() if k < len(entries)}
 
 
-ROUNDS = [pytest.param(m, k, id=f"{m}-round{k}", marks=[pytest.mark.slow] if k else [])
-          for m in MODULES for k, _ in _rounds(m)]
+ROUNDS = [pytest.param(m, k, id=f"{m}-round{k}") for m in MODULES for k, _ in _rounds(m)]
 
 
 def _lost(scores, exercise):
@@ -68,8 +70,7 @@ def _helper_rounds(module_name):
         yield k, {h: list(wrong[h].items())[k] for h in helpers if k < len(wrong[h])}
 
 
-HELPER_ROUNDS = [pytest.param(m, k, id=f"{m}-helpers-round{k}", marks=[pytest.mark.slow] if k else [])
-                 for m in MODULES for k, _ in _helper_rounds(m)]
+HELPER_ROUNDS = [pytest.param(m, k, id=f"{m}-helpers-round{k}") for m in MODULES for k, _ in _helper_rounds(m)]
 
 
 @pytest.mark.parametrize("module_name, k", HELPER_ROUNDS)
