@@ -22,7 +22,7 @@ $(VENV)/.torch: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@if [ -n "$(TORCH_CPU_INDEX)" ] && [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1; then \
-	  if $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip('/') + '/torch/', timeout=float(sys.argv[2]))" \
+	  if timeout $(TORCH_INDEX_TIMEOUT) $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip('/') + '/torch/', timeout=float(sys.argv[2]))" \
 	       "$(TORCH_CPU_INDEX)" "$(TORCH_INDEX_TIMEOUT)" 2>/dev/null; then \
 	    echo "setup: no CUDA GPU: torch's CPU build from $(TORCH_CPU_INDEX)"; \
 	    $(PY) -m pip install --quiet --index-url "$(TORCH_CPU_INDEX)" "$(TORCH_PIN)"; \
@@ -86,7 +86,7 @@ check-notebooks: setup  ## fail when notebooks/ is stale
 grade: setup  ## grade one notebook: make grade NB=notebooks/00_welcome.ipynb
 	$(PY) -m grader check $(NB)
 
-bench: setup system-deps  ## time grading one learner's full series (2 cores)
+bench: setup system-deps  ## time grading a class of 60 (notebooks 03, 07): a sandbox each vs warm workers, 1 and 2 jobs (appends to bench/RESULTS.md)
 	$(PY) -m grader bench --jobs 2
 
 bench-models: setup  ## training speed vs Hugging Face, the KV-cache speed-up and the cpu preset run (appends to bench/RESULTS.md)
