@@ -25,13 +25,14 @@ PACKAGES = ("gpt2course", "grader")
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", *PACKAGES, "data", "solutions")
 
 
-def _tracked(folder: str) -> set[str]:
-    """The files git tracks under ``folder`` (relative to the repository)."""
-    out = subprocess.run(["git", "ls-files", "-z", folder], cwd=REPO, capture_output=True, text=True)
-    if out.returncode != 0:  # not a git checkout (an unpacked sdist): every file is the package's
-        return {str(p.relative_to(REPO)) for p in (REPO / folder).rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts}
-    return {name for name in out.stdout.split("\0") if name}
+SKIP = ("__pycache__", ".ipynb_checkpoints", "_data", "_solutions")   # never built from
+
+
+def _build_files(folder: str) -> set[str]:
+    """The files under ``folder`` (relative to the repository) that a build takes: the working
+    tree's, as `pip install .` would, less caches and the build's own copies."""
+    return {str(p.relative_to(REPO)) for p in (REPO / folder).rglob("*")
+            if p.is_file() and not set(p.relative_to(REPO).parts) & set(SKIP)}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def dists(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("dist")
     source = tmp / "source"
     for name in BUILD_INPUTS:
-        for rel in _tracked(name) if (REPO / name).is_dir() else {name}:
+        for rel in _build_files(name) if (REPO / name).is_dir() else {name}:
             (source / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / rel, source / rel)
     out = tmp / "out"
@@ -59,12 +60,12 @@ def dists(tmp_path_factory) -> dict[str, Path]:
 
 def test_wheel_holds_every_module_and_the_course_files(dists):
     names = set(zipfile.ZipFile(dists["wheel"]).namelist())
-    sources = {rel for package in PACKAGES for rel in _tracked(package) if rel.endswith(".py")}
+    sources = {rel for package in PACKAGES for rel in _build_files(package) if rel.endswith(".py")}
     assert sources - names == set(), f"modules missing from the wheel: {sorted(sources - names)}"
     for package in ("gpt2course/reference", "gpt2course/checks", "gpt2course/training", "gpt2course/widgets"):
         assert f"{package}/__init__.py" in names
-    data = {"gpt2course/_data/" + rel.removeprefix("data/") for rel in _tracked("data")}
-    solutions = {"grader/_solutions/" + rel.removeprefix("solutions/") for rel in _tracked("solutions")}
+    data = {"gpt2course/_data/" + rel.removeprefix("data/") for rel in _build_files("data")}
+    solutions = {"grader/_solutions/" + rel.removeprefix("solutions/") for rel in _build_files("solutions")}
     assert data - names == set(), f"data files missing from the wheel: {sorted(data - names)}"
     assert solutions - names == set(), f"source notebooks missing from the wheel: {sorted(solutions - names)}"
     assert not any(n.startswith(("data/", "solutions/", "tests/")) for n in names), "stray top-level folders"
@@ -78,8 +79,8 @@ def test_sdist_holds_what_a_wheel_is_built_from(dists):
         top = sdist.getnames()[0].split("/")[0]
         names = {n.removeprefix(top + "/") for n in sdist.getnames()}
     wanted = {"pyproject.toml", "setup.py", "MANIFEST.in", "README.md",
-              *_tracked("data"), *_tracked("solutions"),
-              *(rel for package in PACKAGES for rel in _tracked(package))}
+              *_build_files("data"), *_build_files("solutions"),
+              *(rel for package in PACKAGES for rel in _build_files(package))}
     assert wanted - names == set(), f"missing from the sdist: {sorted(wanted - names)}"
 
 
@@ -167,7 +168,7 @@ def test_installed_wheel_works_outside_the_checkout(dists, tmp_path):
     assert report["tokens"] == [15496, 995, 50256]
     assert report["shakespeare"] == 1_115_394
     expected = {rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-                for package in PACKAGES for rel in _tracked(package)
+                for package in PACKAGES for rel in _build_files(package)
                 if rel.endswith(".py") and not rel.endswith("__main__.py")} - set(PACKAGES)
     assert expected - set(report["modules"]) == set(), "modules not imported"
 
