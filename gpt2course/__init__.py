@@ -34,7 +34,9 @@ import sys
 __version__ = "0.1.0"
 
 # The public repository the notebooks' Colab badges and setup cells point at (and the README's
-# course map). Change these, run `make notebooks`, and every link follows (grader/links.py).
+# course map and clone command); Colab's setup cell clones REPO_BRANCH. Change these, run
+# `make notebooks`, and every link follows (grader/links.py, grader/setup_cell.py; the README's
+# "Publish your own copy").
 REPO_OWNER = "gpt2-from-scratch"
 REPO_NAME = "gpt2-course"
 REPO_BRANCH = "main"
