@@ -7,9 +7,14 @@
   no network.
 - ``python -m grader course init|collect|autograde|feedback|export ...``: a class on nbgrader
   (grader/course.py and the modules it names: roster, collect, regrade, lms, exchange, late).
+  ``course autograde --jobs N`` grades on N warm workers (grader/worker.py: torch, the course
+  and each notebook's trusted cells loaded once per worker, each submission still in a sandbox
+  of its own).
 - ``python -m grader gradescope NOTEBOOK OUT.zip``: a Gradescope autograder package
   (grader/gradescope.py).
-- ``python -m grader bench``: time grading one learner's series.
+- ``python -m grader bench [--jobs N] [--size N] [--quick]``: time grading a class of generated
+  submissions of notebooks 03 and 07, a sandbox per submission vs warm workers, 1 and N jobs
+  (grader/bench.py; appends to bench/RESULTS.md).
 """
 
 import sys

@@ -137,8 +137,20 @@ def main(argv: list[str] | None = None) -> int:
                             help="a package index setup.sh installs torch from (e.g. PyTorch's index of "
                                  "CPU-only builds, far smaller; default: the default index)")
 
-    bench = sub.add_parser("bench", help="time grading one learner's full series (sequential and parallel)")
-    bench.add_argument("--jobs", type=int, default=2)
+    bench = sub.add_parser("bench", help="time grading a class: a sandbox per submission vs warm workers, 1 and N jobs",
+                           description=(
+        "Grade a class of generated submissions (notebooks 03 and 07: solved, wrong and mixed answers "
+        "from solutions/ and tests/catalogue/) four times in this process: a sandbox per submission "
+        "and warm workers (grader/worker.py), each with 1 job and with --jobs jobs; print seconds per "
+        "notebook amortised over the class, check the verdicts agree, and append the table with the "
+        "machine to bench/RESULTS.md."))
+    bench.add_argument("--jobs", type=int, default=2, help="parallel jobs of the second run (default 2)")
+    bench.add_argument("--size", type=int, default=60, help="submissions in the class (default 60)")
+    bench.add_argument("--notebooks", nargs="+", default=None, metavar="NN_name",
+                       help="the notebooks the class submits (default: 03_attention 07_gpt2_model)")
+    bench.add_argument("--quick", action="store_true",
+                       help="two submissions of notebook 03, nothing appended: the code path, not a timing")
+    bench.add_argument("--no-record", action="store_true", help="print the table only")
 
     args = parser.parse_args(argv)
     if args.command == "gradescope":
@@ -152,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
               "grading secret)")
         return 0
     if args.command == "bench":
-        from .bench import run
-        run(jobs=args.jobs)
+        from .bench import NOTEBOOKS_BENCHED, RESULTS, run
+        run(jobs=args.jobs, size=args.size, notebooks=tuple(args.notebooks or NOTEBOOKS_BENCHED),
+            results=None if args.quick or args.no_record else RESULTS, quick=args.quick)
         return 0
     if args.command == "course":
         from pathlib import Path

@@ -388,6 +388,25 @@ def _exercise_jobs(plan: plans.Plan, steps: list[Step]) -> dict[int, list[dict]]
     return out
 
 
+def sandbox_env(pkg: Path, scratch: str) -> dict[str, str]:
+    """The environment of the sandboxed runner (``pkg``: the sandbox's copy of the course)."""
+    data = data_dir()
+    if data == PACKAGED_DATA:  # an installed course: the sandbox hides site-packages/gpt2course,
+        data = pkg / "gpt2course" / "_data"  # so its data is read from the sandbox package's copy
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
+        "HOME": scratch,
+        "PYTHONPATH": str(pkg),
+        "GPT2COURSE_DATA": str(data),
+        "IPYTHONDIR": os.path.join(scratch, ".ipython"),
+        "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
+        "MPLBACKEND": "Agg",
+        "GPT2COURSE_FAST": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
 def _run_once(steps, start: int, skipped: set[int], plan, exercises, records: dict, problems: list, *,
               timeout: int, call_timeout: int, limits: sandbox.Limits, hide: list[Path],
               max_wall: int = MAX_NOTEBOOK_SECONDS):
@@ -406,21 +425,7 @@ def _run_once(steps, start: int, skipped: set[int], plan, exercises, records: di
             harness[i] = plans.harness_source(str(path), RESULTS_PATH, call_timeout)
         uid = sandbox.pick_uid()
         sandbox.prepare(str(workdir), uid)
-        data = data_dir()
-        if data == PACKAGED_DATA:  # an installed course: the sandbox hides site-packages/gpt2course,
-            data = pkg / "gpt2course" / "_data"  # so its data is read from the sandbox package's copy
-        env = {
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
-            "HOME": scratch,
-            "PYTHONPATH": str(pkg),
-            "GPT2COURSE_DATA": str(data),
-            "IPYTHONDIR": os.path.join(scratch, ".ipython"),
-            "MPLCONFIGDIR": os.path.join(scratch, ".mpl"),
-            "MPLBACKEND": "Agg",
-            "GPT2COURSE_FAST": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LANG": "C.UTF-8",
-        }
+        env = sandbox_env(pkg, scratch)
         if os.environ.get("OMP_NUM_THREADS"):  # the caller's thread budget (make test: 1 per worker)
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         extra = ["own-pid-namespace"] if sandbox.available() == "bwrap" else []
@@ -498,7 +503,7 @@ def _take(name: str, jobs: list[dict], answer: dict, records: dict, problems: li
 
 def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout: int = CALL_TIMEOUT,
           limits: sandbox.Limits | None = None, source: str | Path | None = None,
-          salt: str | None = None, hide: list[Path] = ()) -> Grade:
+          salt: str | None = None, hide: list[Path] = (), executor=None) -> Grade:
     """Grade the notebook at ``path``. Raises UngradableNotebook when it cannot be graded.
 
     ``salt`` mixes into the grading seeds (default: ``DEFAULT_SALT``, so a file always gets the
@@ -506,7 +511,9 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
     the learner's code must not see (a course folder with other students' work). Whatever the
     file holds, the result is a Grade or UngradableNotebook: a failure while reviewing, running
     or verifying it becomes a grade of 0 with the reason in ``errors``, so that one submission
-    never stops a class's batch.
+    never stops a class's batch. ``executor``: what runs the notebook in the sandbox, with
+    ``execute``'s signature (default ``execute``: a sandbox for this notebook alone;
+    grader.worker.Worker passes its warm sandbox's).
     """
     path = Path(path).resolve()
     learner = read_notebook(path)
@@ -514,7 +521,7 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
     source_nb = read_notebook(source_path)
     try:
         return _grade(path, learner, source_nb, timeout=timeout, call_timeout=call_timeout,
-                      limits=limits, salt=salt, hide=hide)
+                      limits=limits, salt=salt, hide=hide, executor=executor or execute)
     except Exception as exc:  # noqa: BLE001 - one submission's failure is its own verdict
         return failed_grade(path.name, source_nb, f"the grader could not grade this notebook "
                             f"({type(exc).__name__}: {str(exc)[:200]}); it earns nothing until an "
@@ -530,12 +537,13 @@ def failed_grade(name: str, source_nb, reason: str) -> Grade:
                  cells=cells, errors=[f"ungradable: {reason}"])
 
 
-def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, salt, hide) -> Grade:
+def _grade(path: Path, learner, source_nb, *, timeout, call_timeout, limits, salt, hide,
+           executor=None) -> Grade:
     answers = collect_answers(source_nb, learner)
     tests = [(cell, plans.specs_in(cell.source)) for cell in source_nb.cells if is_test_cell(cell)]
     exercises = [grade_id(c) for c in source_nb.cells if is_answer_cell(c)]
     plan = plans.Plan([s for _, specs in tests for s in specs], DEFAULT_SALT if salt is None else salt)
-    records, problems = execute(build_steps(source_nb, answers), plan, exercises,
+    records, problems = (executor or execute)(build_steps(source_nb, answers), plan, exercises,
                                 timeout=timeout, call_timeout=call_timeout,
                                 limits=limits or sandbox.Limits(),
                                 hide=[path.parent, *map(Path, hide)])

@@ -246,7 +246,9 @@ def _salt(root: Path, student: str, assignment: str) -> str:
     return hmac.new(key, f"{student}|{assignment}".encode(), hashlib.sha256).hexdigest()
 
 
-def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> dict:
+def _grade_student(root: Path, assignment: str, student: str, timeout: int, worker=None) -> dict:
+    """Grade one submission, write its verdict and staged copy (``worker``: a grader.worker.Worker
+    to grade it in, warm; default: a sandbox of its own, grader.check.grade)."""
     source = root / "source" / assignment / f"{assignment}.ipynb"
     folder = root / "submitted" / student / assignment
     path = _pick_notebook(folder, assignment)
@@ -263,8 +265,8 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> d
                   "errors": ["ungradable: no notebook was submitted"]}
     else:
         try:
-            grade = check.grade(path, source=source, salt=_salt(root, student, assignment), hide=[root],
-                                timeout=timeout)
+            grade = (worker.check if worker is not None else check.grade)(
+                path, source=source, salt=_salt(root, student, assignment), hide=[root], timeout=timeout)
             result, answers = grade.to_json(), grade.answers
         except UngradableNotebook as exc:
             result = {"notebook": path.name, "score": 0.0, "max_score": max_score, "cells": [],
@@ -280,11 +282,11 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int) -> d
     return result
 
 
-def _grade_student_or_zero(root: Path, assignment: str, student: str, timeout: int) -> dict:
+def _grade_student_or_zero(root: Path, assignment: str, student: str, timeout: int, worker=None) -> dict:
     """_grade_student, or 0 with the reason when anything about this submission fails: one
     student's files never stop the class's batch."""
     try:
-        return _grade_student(root, assignment, student, timeout)
+        return _grade_student(root, assignment, student, timeout, worker)
     except Exception as exc:  # noqa: BLE001 - recorded as this submission's verdict
         source = read_notebook(root / "source" / assignment / f"{assignment}.ipynb")
         reason = f"the grader could not grade this submission ({type(exc).__name__}: {str(exc)[:200]})"
@@ -328,8 +330,10 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None,
     if todo:
         import torch  # noqa: F401 - imported once here: the grading threads must not race to import it
         jobs = jobs or os.cpu_count() or 1
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            graded = dict(zip(todo, pool.map(lambda s: _grade_student_or_zero(root, assignment, s, timeout), todo)))
+        from .worker import Pool   # warm workers, one per job, each on one thread (grader/worker.py)
+        with Pool(jobs) as pool:
+            graded = dict(zip(todo, pool.map(lambda w, s: _grade_student_or_zero(root, assignment, s, timeout, w),
+                                             todo)))
         # nbgrader runs on the staged copies of this batch only; --force resets what an
         # instructor marked as graded, so the overrides are saved and put back around it.
         saved = regrade.save_overrides(root, assignment, todo)

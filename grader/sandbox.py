@@ -253,6 +253,42 @@ def set_limits(limits: Limits, uid: int | None):
     return apply
 
 
+def warm_capable() -> bool:
+    """Whether a warm worker (grader/worker.py) can run here: bubblewrap started by root, so
+    that the sandbox's trusted processes can give each submission a user id, a mount and an IPC
+    namespace of its own (grader/run_notebook.py, warm mode)."""
+    return available() == "bwrap" and os.geteuid() == 0
+
+
+def exposed(paths) -> frozenset[Path]:
+    """The folders among ``paths`` that a sandbox would show unless hidden (those inside the
+    system, runtime or data folders it binds): the ones ``wrap``'s ``hide`` must cover."""
+    system = [Path(d) for d in SYSTEM_DIRS]
+    bound = [*system, *(p for p in _runtime_paths() if p.exists()), (REPO / "data").resolve()]
+    return frozenset(p for p in (Path(h).resolve() for h in paths) if p.is_dir() and _under_any(p, bound))
+
+
+def warm_limits(limits: Limits):
+    """A preexec_fn for a warm worker's sandbox: a new session and the limits of its trusted
+    processes (memory, file size, open files, no core). Each submission's processes get all of
+    ``limits`` (CPU time and processes too) from run_notebook.py when they enter it."""
+    def apply():
+        os.setsid()
+        for which, value in ((resource.RLIMIT_AS, limits.memory_bytes),
+                             (resource.RLIMIT_FSIZE, limits.file_bytes),
+                             (resource.RLIMIT_NOFILE, limits.open_files),
+                             (resource.RLIMIT_CORE, 0)):
+            resource.setrlimit(which, (value, value))
+    return apply
+
+
+def submission_limits(limits: Limits) -> list[tuple[int, int]]:
+    """(resource, value) pairs that run_notebook.py sets in each submission's processes."""
+    return [(resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
+            (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NOFILE, limits.open_files),
+            (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, limits.processes)]
+
+
 def run_capped(argv, *, env, cwd, timeout, preexec_fn, max_bytes: int) -> tuple[bytes | None, bytes, bool]:
     """Run ``argv``; return (stdout, or None when it exceeded ``max_bytes``; stderr tail; timed out)."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
