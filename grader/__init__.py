@@ -10,6 +10,8 @@
   ``course autograde --jobs N`` grades on N warm workers (grader/worker.py: torch, the course
   and each notebook's trusted cells loaded once per worker, each submission still in a sandbox
   of its own).
+  ``course autograde ... --scheduler tcp://HOST:8786`` or ``--cluster local:N`` grades on a Dask
+  cluster's workers and records the grades here (grader/cluster.py).
 - ``python -m grader gradescope NOTEBOOK OUT.zip``: a Gradescope autograder package
   (grader/gradescope.py).
 - ``python -m grader bench [--jobs N] [--size N] [--quick]``: time grading a class of generated

@@ -99,10 +99,21 @@ def main(argv: list[str] | None = None) -> int:
             "(the submitted files, their timestamp or the course's source notebook differ), record them "
             "in the gradebook and write reports/ASSIGNMENT-review.csv for every submission. Written "
             "answers and tasks are left to be graded by hand (formgrader). Grades given by hand "
-            "(manual scores, extra credit, comments) survive a regrade."))
+            "(manual scores, extra credit, comments) survive a regrade. With --scheduler or --cluster "
+            "the submissions are graded on a Dask cluster's workers (each in its own sandbox; a "
+            "worker that dies has its submission graded again elsewhere) and recorded here; the "
+            "review's worker column names who graded each. See README (Grading past one machine)."))
     step.add_argument("root")
     step.add_argument("assignment")
-    step.add_argument("--jobs", type=int, default=None, help="parallel graders (default: all cores)")
+    where = step.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=None, help="parallel graders on this machine (default: all cores)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on the Dask cluster of this scheduler (e.g. tcp://HOST:8786), whose "
+                            "workers ('dask worker ADDRESS --nthreads 1') have the same version of the course "
+                            "installed; needs dask.distributed (dev extras)")
+    where.add_argument("--cluster", metavar="local:N",
+                       help="start a Dask cluster of N worker processes on this machine for the run "
+                            "(e.g. local:4); needs dask.distributed (dev extras)")
     step.add_argument("--timeout", type=int, default=60, help="seconds per notebook cell (default 60)")
     which = step.add_mutually_exclusive_group()
     which.add_argument("--student", action="append", metavar="ID",
@@ -196,8 +207,22 @@ def main(argv: list[str] | None = None) -> int:
                 workflow.collect(root, args.assignment, Path(args.downloads), pattern=pattern,
                                  timestamps=Path(args.timestamps) if args.timestamps else None, due=args.due)
         elif args.step == "autograde":
+            local = None
+            if args.cluster or args.scheduler:
+                from . import cluster
+                if args.cluster:
+                    try:
+                        local = cluster.parse_local(args.cluster)
+                    except ValueError as exc:
+                        parser.error(str(exc))
+                try:
+                    cluster.require_dask()
+                except SystemExit as exc:
+                    print(f"grader: {exc}", file=sys.stderr)
+                    return 2
             workflow.autograde(root, args.assignment, jobs=args.jobs, timeout=args.timeout,
-                               students=args.student, regrade_all=args.regrade_all)
+                               students=args.student, regrade_all=args.regrade_all,
+                               scheduler=args.scheduler, cluster=local)
         elif args.step == "feedback":
             workflow.feedback(root, args.assignment, student=args.student)
         elif args.step == "export":

@@ -2,7 +2,8 @@
 
     python -m grader course init COURSE [--students students.csv] [--db URL] [--late-penalty RULE]
     python -m grader course collect COURSE ASSIGNMENT DOWNLOADS[.zip] [--timestamps CSV] [--due TIME]
-    python -m grader course autograde COURSE ASSIGNMENT [--jobs N] [--student ID ... | --all]
+    python -m grader course autograde COURSE ASSIGNMENT [--jobs N | --scheduler ADDRESS | --cluster local:N]
+                                      [--student ID ... | --all]
     python -m grader course feedback COURSE ASSIGNMENT [--student ID]
     python -m grader course export COURSE grades.csv [--format nbgrader|canvas|moodle]
 
@@ -14,7 +15,9 @@ structure), and runs ``nbgrader autograde`` on the staged copies with ``ApplyVer
 of Execute, so nbgrader's gradebook, feedback and export work unchanged. ``submitted/`` is never
 modified by grading (collect writes it: grader.collect; the roster: grader.roster). A review report per batch lists scores and flags. Written answers and tasks (cells
 graded by hand) are carried into the staged copy for formgrader; a rerun grades only new or
-changed submissions and keeps what an instructor graded by hand (see grader.regrade).
+changed submissions and keeps what an instructor graded by hand (see grader.regrade). With
+``--scheduler`` or ``--cluster`` the grading runs on a Dask cluster's workers and everything else
+here, on this machine (grader.cluster).
 """
 
 from __future__ import annotations
@@ -303,10 +306,12 @@ def _grade_student_or_zero(root: Path, assignment: str, student: str, timeout: i
 
 def autograde(root: Path, assignment: str, *, jobs: int | None = None,
               timeout: int = check.DEFAULT_CELL_TIMEOUT, students: list[str] | None = None,
-              regrade_all: bool = False) -> list[dict]:
+              regrade_all: bool = False, scheduler: str | None = None, cluster: int | None = None) -> list[dict]:
     """Grade the new and changed submissions of ``assignment`` in parallel (``students``: these,
     whether changed or not; ``regrade_all``: every one), record them with nbgrader, and write
-    the review of every submission. Returns every submission's verdict.
+    the review of every submission. Returns every submission's verdict. ``scheduler`` (a Dask
+    scheduler's address) or ``cluster`` (a number of local Dask worker processes) grades on a
+    Dask cluster instead of this process's threads (grader.cluster).
 
     Grades given by hand in the gradebook (manual scores, extra credit, comments) survive.
     """
@@ -327,13 +332,17 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None,
         todo = submitted if regrade_all else [s for s in submitted if s not in unchanged]
     shutil.rmtree(_state(root) / "staged", ignore_errors=True)
     graded = {}
-    if todo:
+    if todo and (scheduler or cluster):
+        from . import cluster as dask_cluster
+        graded = dask_cluster.grade(root, assignment, todo, timeout=timeout, scheduler=scheduler, local=cluster)
+    elif todo:
         import torch  # noqa: F401 - imported once here: the grading threads must not race to import it
         jobs = jobs or os.cpu_count() or 1
         from .worker import Pool   # warm workers, one per job, each on one thread (grader/worker.py)
         with Pool(jobs) as pool:
             graded = dict(zip(todo, pool.map(lambda w, s: _grade_student_or_zero(root, assignment, s, timeout, w),
                                              todo)))
+    if todo:
         # nbgrader runs on the staged copies of this batch only; --force resets what an
         # instructor marked as graded, so the overrides are saved and put back around it.
         saved = regrade.save_overrides(root, assignment, todo)
@@ -342,13 +351,18 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None,
                       f"--CourseDirectory.submitted_directory={_state(root) / 'staged'}")
         finally:
             regrade.restore_overrides(root, assignment, saved, unchanged)
+        from .cluster import local_worker, store_worker
         for student in todo:
             regrade.store_fingerprint(verdicts, student, prints[student])
+            store_worker(verdicts, student, graded[student].setdefault("worker", local_worker()))
     kept = [s for s in submitted if s not in graded]
     if kept:
         print(f"{len(kept)} submissions of {assignment} unchanged since they were graded: kept "
               "(--all or --student ID regrades them)")
     results = [graded[s] if s in graded else _stored_verdict(root, assignment, s) for s in submitted]
+    from .cluster import stored_worker
+    for result in results:
+        result.setdefault("worker", stored_worker(verdicts, result["student"]))
     missing = sorted({s.id for s in class_roster.load(root)} - set(submitted))
     write_review(root, assignment, results, missing=missing,
                  overrides=regrade.overrides(root, assignment, submitted))
@@ -392,6 +406,7 @@ def write_review(root: Path, assignment: str, results: list[dict], *, missing: l
     ``flagged`` (yes/no) with ``reasons`` (the flags, then notes such as an answer cell not
     found), and ``repaired`` (yes/no) with ``repairs`` (what grading undid: benign). See
     review_kind. ``manual``: what an instructor graded by hand in the gradebook (``overrides``);
+    ``worker``: who graded it (a Dask worker, or this host and process: grader.cluster);
     students of the roster in ``missing`` get a row that says they submitted nothing.
     """
     out = root / "reports" / f"{assignment}-review.csv"
@@ -400,7 +415,7 @@ def write_review(root: Path, assignment: str, results: list[dict], *, missing: l
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student_id", "score", "max_score", "flagged", "repaired", "reasons", "repairs",
-                         "manual"])
+                         "manual", "worker"])
         for r in results:
             kinds = {"flagged": [], "repaired": [], "note": []}
             for error in r["errors"]:
@@ -410,9 +425,10 @@ def write_review(root: Path, assignment: str, results: list[dict], *, missing: l
             repaired_count += repaired
             writer.writerow([r["student"], r["score"], r["max_score"], "yes" if flagged else "no",
                              "yes" if repaired else "no", " | ".join(kinds["flagged"] + kinds["note"]),
-                             " | ".join(kinds["repaired"]), " | ".join((overrides or {}).get(r["student"], []))])
+                             " | ".join(kinds["repaired"]), " | ".join((overrides or {}).get(r["student"], [])),
+                             r.get("worker", "")])
         for student in missing:
-            writer.writerow([student, "", "", "no", "no", "missing: nothing submitted", "", ""])
+            writer.writerow([student, "", "", "no", "no", "missing: nothing submitted", "", "", ""])
     print(f"graded {len(results)} submissions of {assignment}; {flagged_count} flagged, "
           f"{repaired_count} repaired" + (f"; nothing from {', '.join(missing)}" if missing else "")
           + f"; review: {out}")
