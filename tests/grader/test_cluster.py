@@ -237,3 +237,53 @@ def test_cluster_options_and_a_missing_dask(tmp_path):
                               capture_output=True, text=True, cwd=REPO, timeout=300)
         assert proc.returncode == status and says in proc.stderr, (argv, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_the_coordinator_records_each_result_once_and_a_failed_task_as_its_own_zero(tmp_path, monkeypatch):
+    """grader.cluster.grade on an in-process Dask cluster, with the task function replaced: what
+    comes back is staged and recorded on the coordinator (answers put into the released notebook,
+    the timestamp kept, the verdict written by student); a task that fails on the cluster is that
+    student's 0 with the reason; a worker with other grading code stops the run."""
+    distributed = pytest.importorskip("distributed")
+    from grader import cluster
+    from grader.course import _salt
+
+    root = tmp_path / "course"
+    for folder, notebook in (("source", SOLUTIONS), ("release", NOTEBOOKS)):
+        (root / folder / "00_welcome").mkdir(parents=True)
+        (root / folder / "00_welcome" / "00_welcome.ipynb").write_bytes((notebook / "00_welcome.ipynb").read_bytes())
+    (root / ".grader").mkdir()
+    (root / ".grader" / "secret").write_text("not a secret")
+    for student in ("ann", "bob"):
+        folder = root / "submitted" / student / "00_welcome"
+        folder.mkdir(parents=True)
+        (folder / "mine.ipynb").write_text(student)
+        (folder / "timestamp.txt").write_text("2026-10-01 12:00:00.000000 UTC")
+    code = {"value": cluster.code_version()}
+
+    def fake(data, salt, timeout, *, source, assignment, name=None, hide=()):
+        if data == b"bob":
+            raise RuntimeError("the node caught fire")
+        assert salt == _salt(root, data.decode(), "00_welcome") and source.startswith(b"{")
+        return {"verdict": {"notebook": "mine.ipynb", "score": 2.0, "max_score": 2.0, "cells": [], "errors": []},
+                "answers": {"softmax": "def softmax(x, dim=-1):\n    return 'answer of ann'\n"},
+                "worker": "a fake worker", "code": code["value"]}
+
+    monkeypatch.setattr(cluster, "grade_submission", fake)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local:
+        graded = cluster.grade(root, "00_welcome", ["ann", "bob"], timeout=20, scheduler=local.scheduler_address)
+        assert set(graded) == {"ann", "bob"}
+        assert graded["ann"]["score"] == 2.0 and graded["ann"]["worker"] == "a fake worker"
+        assert graded["bob"]["score"] == 0.0 and "could not grade" in graded["bob"]["errors"][0]
+        assert "the node caught fire" in graded["bob"]["errors"][0] and graded["bob"]["worker"].startswith("none")
+        verdicts = root / ".grader" / "verdicts" / "00_welcome"
+        assert json.loads((verdicts / "ann.json").read_text())["student"] == "ann"
+        assert json.loads((verdicts / "bob.json").read_text())["score"] == 0.0
+        staged = root / ".grader" / "staged" / "ann" / "00_welcome"
+        assert "answer of ann" in (staged / "00_welcome.ipynb").read_text()
+        assert (staged / "timestamp.txt").read_text().startswith("2026-10-01")
+
+        code["value"] = "other code"
+        with pytest.raises(SystemExit, match="other grading code"):
+            cluster.grade(root, "00_welcome", ["ann"], timeout=20, scheduler=local.scheduler_address)
