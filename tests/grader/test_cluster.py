@@ -191,13 +191,16 @@ def test_a_worker_killed_mid_batch_loses_no_grade_and_writes_none_twice(graded_c
         assert _pid(by_student[student]) != pid, (student, by_student[student], pid)
 
 
-def test_grade_submission_grades_bytes_without_the_course_folder(tmp_path):
+def test_grade_submission_grades_bytes_without_the_course_folder(tmp_path, request):
     """The function a Dask task runs: bytes, salt and timeout in, the verdict out; it reads no
     course folder (the source notebook travels as bytes too), and messages name the file as the
     coordinator knows it."""
+    from grader import cluster
     from grader.check import grade
     from grader.cluster import grade_submission
 
+    # The warm worker this thread grades in is closed after the test (not held by the session).
+    request.addfinalizer(lambda: getattr(cluster._LOCAL, "worker", None) and cluster._LOCAL.__dict__.pop("worker").close())
     source = (SOLUTIONS / "00_welcome.ipynb").read_bytes()
     wrong = filled_notebook("00_welcome.ipynb", {"softmax": cat00.WRONG["softmax"]["global_max"]}, tmp_path / "w.ipynb")
     out = grade_submission(wrong.read_bytes(), "salt-1", 20, source=source, assignment="00_welcome",
