@@ -14,6 +14,9 @@
 4. This process keeps, from each exercise's process, only the records of that exercise's calls,
    verifies them with the checks' oracles and awards points. What grader.flags finds in answer
    cells marks the submission for review; it changes no points.
+
+A class is graded by grader.worker instead: the same steps, harness and verdicts, with step 3 run
+in a sandbox kept warm between submissions (``grade(..., executor=...)``).
 """
 
 from __future__ import annotations

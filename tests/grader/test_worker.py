@@ -118,9 +118,9 @@ def test_nothing_of_a_submission_reaches_the_next(tmp_path):
 # Entries whose report names what they did to the runner: in a warm worker the runner is a root
 # process that a submission cannot signal, so the attempt fails in the learner's own cell.
 WARM_REPORT = {"answer_cell_kills_the_runner": "flagged merge"}
-FAST = {"os_exit", "fork_bomb", "disk_fill", "memory_bomb", "patch_allclose", "earlier_cell_patches_later_exercises",
-        "later_cell_runs_earlier_jobs", "answer_cell_kills_the_runner", "crash_when_called_spares_others",
-        "infinite_loop_in_function", "records_flood_spares_others", "network_access"}
+# The fast tier's share of the corpora (the slow tier, which CI runs, takes every entry).
+FAST = {"os_exit", "fork_bomb", "disk_fill", "earlier_cell_patches_later_exercises", "answer_cell_kills_the_runner",
+        "crash_when_called_spares_others"}
 
 
 @pytest.fixture(scope="module")
