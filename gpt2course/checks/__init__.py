@@ -10,7 +10,7 @@ A failure raises ``CheckFailed`` (an AssertionError) whose message says what is 
 """
 
 from . import (attention, batches, block, bpe, checkpoints, embeddings, generation,  # noqa: F401
-               gpt, layernorm_mlp, multi_head, precision, softmax, training)  # (importing registers the checks)
+               gpt, heads, layernorm_mlp, multi_head, precision, softmax, training)  # (importing registers the checks)
 from .core import REGISTRY, Call, Case, CheckFailed, build_cases, run_check
 from .wire import Seeded
 

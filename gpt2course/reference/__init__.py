@@ -16,6 +16,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .embeddings import Embeddings
 from .generation import forward_with_cache, generate, sample_next_token
 from .gpt import GPT, load_hf_weights
+from .heads import induction_scores, previous_token_scores
 from .layernorm_mlp import MLP, LayerNorm, gelu
 from .multi_head import CausalSelfAttention, merge_heads, split_heads
 from .precision import autocast_dtype
@@ -35,4 +36,5 @@ __all__ = [
     "lm_loss", "configure_optimizer", "get_lr", "train_step", "estimate_loss",
     "sample_next_token", "generate", "forward_with_cache",
     "autocast_dtype", "save_checkpoint", "load_checkpoint",
+    "previous_token_scores", "induction_scores",
 ]

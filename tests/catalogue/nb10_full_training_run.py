@@ -1,5 +1,5 @@
-"""Notebook 10's exercises (``autocast_dtype``, ``save_checkpoint``, ``load_checkpoint``): learner
-mistakes and valid alternatives.
+"""Notebook 10's exercises (``autocast_dtype``, ``save_checkpoint``, ``load_checkpoint``,
+``previous_token_scores``, ``induction_scores``): learner mistakes and valid alternatives.
 
 Each source is a complete answer cell. ``tests/checks/test_catalogue_checks.py`` runs it in a namespace
 that already holds ``torch``, ``nn``, ``F``, ``math`` and the finished pieces of
@@ -502,5 +502,217 @@ VALID = {
             """,
     },
 }
+
+# ---- previous_token_scores and induction_scores -------------------------------------------
+# The checks feed random causal attention (softmax of random scores under the causal mask), some
+# with a planted previous-token or induction head, T = 2 .. 12, sequences repeated once, twice or
+# cut short, period 1 .. 6, one input stored transposed (a non-contiguous view).
+
+_PREV = "torch.diagonal(weights, offset=-1, dim1=-2, dim2=-1).mean(dim=-1)"
+_IND_DIAG = "torch.diagonal(weights, offset=-(period - 1), dim1=-2, dim2=-1)"
+
+WRONG.update({
+    "previous_token_scores": {
+        # The main diagonal: each position's weight on itself.
+        "main_diagonal": variant("previous_token_scores", ("offset=-1", "offset=0")),
+        # Two back instead of one.
+        "two_back": variant("previous_token_scores", ("offset=-1", "offset=-2")),
+        # Above the diagonal: query i - 1 looking at key i (the transposed reading), all zeros.
+        "wrong_axis": variant("previous_token_scores", ("offset=-1", "offset=1")),
+        # Counts position 0, which has no previous position: sum / T.
+        "includes_position_0": variant("previous_token_scores",
+                                       (".mean(dim=-1)", ".sum(dim=-1) / weights.shape[-1]")),
+        # The sum over positions, not the mean.
+        "sum_not_mean": variant("previous_token_scores", (".mean(dim=-1)", ".sum(dim=-1)")),
+        # Averages over the heads too (one number per layer, broadcast back).
+        "averaged_over_heads": variant("previous_token_scores", (
+            ".mean(dim=-1)", ".mean(dim=-1).mean(dim=1, keepdim=True).expand(weights.shape[:2])")),
+        # Averages over the layers as well as the positions: one score per head.
+        "averaged_over_layers": variant("previous_token_scores", (".mean(dim=-1)", ".mean(dim=(0, -1))")),
+        # Goes through NumPy and forgets to come back.
+        "returns_numpy": """
+            import numpy as np
+
+            def previous_token_scores(weights):
+                w = weights.numpy()
+                return np.diagonal(w, offset=-1, axis1=-2, axis2=-1).mean(axis=-1)
+            """,
+        # Zeroes row 0 of the caller's tensor "to leave it out", in place, then divides by T - 1.
+        "modifies_weights": """
+            def previous_token_scores(weights):
+                weights[..., 0, :] = 0
+                T = weights.shape[-1]
+                return torch.diagonal(weights, offset=-1, dim1=-2, dim2=-1).sum(dim=-1) / (T - 1)
+            """,
+        # Loops over a fixed 12 x 12 (GPT-2 small's shape).
+        "hard_coded_shape": """
+            def previous_token_scores(weights):
+                scores = torch.zeros(12, 12)
+                T = weights.shape[-1]
+                for layer in range(weights.shape[0]):
+                    for head in range(weights.shape[1]):
+                        scores[layer, head] = sum(weights[layer, head, i, i - 1] for i in range(1, T)) / (T - 1)
+                return scores
+            """,
+        # Transposes "to get the keys first", then takes the diagonal below: that is the weight
+        # of query i - 1 on the later key i, 0 under the causal mask.
+        "keys_as_rows": """
+            def previous_token_scores(weights):
+                keys_first = weights.transpose(-2, -1)
+                return torch.diagonal(keys_first, offset=-1, dim1=-2, dim2=-1).mean(dim=-1)
+            """,
+    },
+    "induction_scores": {
+        # The previous occurrence itself (i - period), not the token after it.
+        "previous_occurrence": variant("induction_scores", ("offset=-(period - 1)", "offset=-period"),
+                                       ("diagonal[..., 1:]", "diagonal")),
+        # Keeps query period - 1 (key 0), still in the first copy.
+        "includes_first_copy_query": variant("induction_scores", ("diagonal[..., 1:]", "diagonal")),
+        # Takes T // 2 for the period: right only when the sequence is exactly two copies.
+        "half_of_T": variant("induction_scores", ("    diagonal = ", "    period = weights.shape[-1] // 2\n    diagonal = ")),
+        # Divides by T, as if every query had a previous occurrence.
+        "divides_by_T": variant("induction_scores", ("diagonal[..., 1:].mean(dim=-1)",
+                                                     "diagonal[..., 1:].sum(dim=-1) / weights.shape[-1]")),
+        # The sum, not the mean.
+        "sum_not_mean": variant("induction_scores", ("diagonal[..., 1:].mean(dim=-1)", "diagonal[..., 1:].sum(dim=-1)")),
+        # i - period + 2: one too far.
+        "one_too_far": """
+            def induction_scores(weights, period):
+                T = weights.shape[-1]
+                queries = torch.arange(period, T)
+                return weights[..., queries, queries - period + 2].mean(dim=-1)
+            """,
+        # The previous-token score under the other name.
+        "previous_token_instead": """
+            def induction_scores(weights, period):
+                return torch.diagonal(weights, offset=-1, dim1=-2, dim2=-1).mean(dim=-1)
+            """,
+        # Repeated part counted from T // 2 (right only for exactly two copies).
+        "starts_at_half": """
+            def induction_scores(weights, period):
+                T = weights.shape[-1]
+                rows = torch.arange(T // 2, T)
+                return weights[..., rows, rows - period + 1].mean(dim=-1)
+            """,
+        # NumPy result.
+        "returns_numpy": """
+            import numpy as np
+
+            def induction_scores(weights, period):
+                w = weights.numpy()
+                d = np.diagonal(w, offset=-(period - 1), axis1=-2, axis2=-1)
+                return d[..., 1:].mean(axis=-1)
+            """,
+        # Zeroes the first copy's rows of the caller's tensor in place, then sums and divides.
+        "modifies_weights": """
+            def induction_scores(weights, period):
+                weights[..., :period, :] = 0
+                T = weights.shape[-1]
+                diagonal = torch.diagonal(weights, offset=-(period - 1), dim1=-2, dim2=-1)
+                return diagonal.sum(dim=-1) / (T - period)
+            """,
+        # Averages over layers and heads as well: a single number.
+        "averaged_over_everything": variant("induction_scores", ("diagonal[..., 1:].mean(dim=-1)",
+                                                                 "diagonal[..., 1:].mean()")),
+    },
+})
+
+EXPECT.update({
+    "previous_token_scores": {
+        "main_diagonal": ("the previous position", "main diagonal"),
+        "two_back": ("the previous position", "two positions back"),
+        "wrong_axis": ("the previous position", "rows are queries"),
+        "includes_position_0": ("queries 1 .. T-1", "position 0 has no previous position"),
+        "sum_not_mean": ("a mean", "the score is the mean"),
+        "averaged_over_heads": ("one score per head", "mean over the heads"),
+        "averaged_over_layers": ("one score per head", "one score per (layer, head)"),
+        "returns_numpy": ("a tensor, weights unchanged", "NumPy array"),
+        "modifies_weights": ("a tensor, weights unchanged", "in place"),
+        "hard_coded_shape": ("one score per head", "expected (2, 3)"),
+        "keys_as_rows": ("the previous position", "rows are queries"),
+    },
+    "induction_scores": {
+        "previous_occurrence": ("the token after the previous occurrence", "i - period + 1"),
+        "includes_first_copy_query": ("the repeated part only", "still in the first copy"),
+        "half_of_T": ("the period given", "not T // 2"),
+        "divides_by_T": ("a mean", "divided by T"),
+        "sum_not_mean": ("a mean", "the score is the mean"),
+        "one_too_far": ("the token after the previous occurrence", "i - period + 2"),
+        "previous_token_instead": ("the token after the previous occurrence", "previous-token score"),
+        "starts_at_half": ("the period given", "not at T // 2"),
+        "returns_numpy": ("a tensor, weights unchanged", "NumPy array"),
+        "modifies_weights": ("a tensor, weights unchanged", "in place"),
+        "averaged_over_everything": ("one score per head", "one score per (layer, head)"),
+    },
+})
+
+VALID.update({
+    "previous_token_scores": {
+        # Plain loops over layers, heads and positions.
+        "loops": """
+            def previous_token_scores(weights):
+                L, H, T, _ = weights.shape
+                scores = torch.zeros(L, H)
+                for l in range(L):
+                    for h in range(H):
+                        scores[l, h] = sum(weights[l, h, i, i - 1] for i in range(1, T)) / (T - 1)
+                return scores
+            """,
+        # Advanced indexing with two index vectors.
+        "index_vectors": """
+            def previous_token_scores(weights):
+                T = weights.shape[-1]
+                rows = torch.arange(1, T)
+                return weights[..., rows, rows - 1].mean(dim=-1)
+            """,
+        # A mask of the diagonal just below the main one, summed and divided.
+        "mask": """
+            def previous_token_scores(weights):
+                T = weights.shape[-1]
+                below = torch.ones(T, T, dtype=weights.dtype).tril(-1).triu(-1)   # ones at (i, i - 1)
+                return (weights * below).sum(dim=(-2, -1)) / (T - 1)
+            """,
+        # torch.diagonal with positional arguments, in float64, cast back.
+        "float64_then_back": """
+            def previous_token_scores(weights):
+                d = weights.double().diagonal(-1, -2, -1)
+                return d.mean(-1).to(weights.dtype)
+            """,
+    },
+    "induction_scores": {
+        # Loops.
+        "loops": """
+            def induction_scores(weights, period):
+                L, H, T, _ = weights.shape
+                scores = torch.zeros(L, H)
+                for l in range(L):
+                    for h in range(H):
+                        scores[l, h] = sum(weights[l, h, i, i - period + 1] for i in range(period, T)) / (T - period)
+                return scores
+            """,
+        # Index vectors over the repeated part.
+        "index_vectors": """
+            def induction_scores(weights, period):
+                T = weights.shape[-1]
+                queries = torch.arange(period, T)
+                return weights[..., queries, queries - period + 1].mean(dim=-1)
+            """,
+        # Slices the repeated rows first, then takes their diagonal.
+        "slice_then_diagonal": """
+            def induction_scores(weights, period):
+                repeated = weights[..., period:, 1:]   # queries period.., keys 1..: key i - period + 1
+                return torch.diagonal(repeated, dim1=-2, dim2=-1).mean(dim=-1)
+            """,
+        # A mask on the shifted diagonal, summed and divided.
+        "mask": """
+            def induction_scores(weights, period):
+                T = weights.shape[-1]
+                mask = torch.zeros(T, T, dtype=weights.dtype)
+                for i in range(period, T):
+                    mask[i, i - period + 1] = 1
+                return (weights * mask).sum(dim=(-2, -1)) / (T - period)
+            """,
+    },
+})
 
 WRONG, VALID = map(_tidy, (WRONG, VALID))

@@ -47,7 +47,8 @@ NOTEBOOK_EXERCISES = {
     "07_gpt2_model.ipynb": ("GPT", "load_hf_weights"),
     "08_training.ipynb": ("lm_loss", "configure_optimizer", "get_lr", "train_step", "estimate_loss"),
     "09_generation.ipynb": ("sample_next_token", "forward_with_cache", "generate"),
-    "10_full_training_run.ipynb": ("autocast_dtype", "save_checkpoint", "load_checkpoint"),
+    "10_full_training_run.ipynb": ("autocast_dtype", "save_checkpoint", "load_checkpoint",
+                                   "previous_token_scores", "induction_scores"),
 }
 
 # Minimum number of entries per exercise (WRONG, VALID).
@@ -57,7 +58,8 @@ MINIMUM = {"softmax": (5, 3), "get_batch": (5, 2), "attention": (8, 3),
            "lm_loss": (7, 4), "configure_optimizer": (6, 4), "get_lr": (6, 3), "train_step": (6, 4),
            "estimate_loss": (6, 4),
            "sample_next_token": (14, 5), "forward_with_cache": (10, 4), "generate": (12, 4),
-           "autocast_dtype": (10, 4), "save_checkpoint": (12, 3), "load_checkpoint": (12, 3)}
+           "autocast_dtype": (10, 4), "save_checkpoint": (12, 3), "load_checkpoint": (12, 3),
+           "previous_token_scores": (10, 4), "induction_scores": (10, 4)}
 DEFAULT_MINIMUM = (3, 2)
 
 KINDS = {  # kind -> (catalogue dict, expectation)
