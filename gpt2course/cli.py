@@ -295,7 +295,8 @@ _TRAIN_FLAGS = {
                                                   "never targets and never sampled)"),
     ],
     "optimisation": [
-        ("dropout", "P", _fraction, "dropout after the embeddings, 0 <= P < 1"),
+        ("dropout", "P", _fraction, "dropout rate after the embeddings, on the attention weights "
+                                       "and on each residual branch, 0 <= P < 1"),
         ("batch_size", "B", _int_at_least(1), "sequences per optimiser step, over all processes (the "
                                               "global batch)"),
         ("micro_batch_size", "M", _int_at_least(1), "sequences per forward/backward pass in each "

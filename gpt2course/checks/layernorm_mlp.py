@@ -8,7 +8,7 @@ import numpy as np
 
 from .core import Case, CheckFailed, register, to_numpy
 from .core import worst_difference
-from .layers import (construction_case, expect_grads, explain, expect_parameters, matches, module_case,
+from .layers import (construction_case, eval_dropout_case, expect_grads, explain, expect_parameters, matches, module_case,
                      oracle_case, oracle_run, require_output, tensor)
 
 # ---- LayerNorm -------------------------------------------------------------------------------
@@ -377,15 +377,27 @@ def _mlp_case(rng, label, n_embd, B, T, *, grad_seed=None, loaded=True):
                        (B, T, n_embd), grad_seed=grad_seed)
 
 
+def _mlp_dropout_case(rng, label, n_embd, B, T) -> Case:
+    """MLP(n_embd, dropout=0.5) (where it takes a dropout) in eval mode: twice the same output."""
+    x = tensor(rng, B, T, n_embd)
+    state = {"c_fc.weight": tensor(rng, 4 * n_embd, n_embd, scale=1.6 / math.sqrt(n_embd)),
+             "c_fc.bias": tensor(rng, 4 * n_embd, scale=0.5),
+             "c_proj.weight": tensor(rng, n_embd, 4 * n_embd, scale=1.0),
+             "c_proj.bias": tensor(rng, n_embd, scale=0.1)}
+    return eval_dropout_case(label, (n_embd,), state, x, _mlp_oracle, lambda: _mlp_mistakes(state, x),
+                             (B, T, n_embd))
+
+
 _MLP_VALUES = ["n_embd=8, batch 2, T=5", "T=1", "n_embd=12, batch 3, T=7", "n_embd=3, T=1"]
 
 
-@register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients", helpers=("gelu",),
+@register("MLP", "parameters c_fc (4x wider) and c_proj, GELU in tanh form, gradients, no dropout in eval mode", helpers=("gelu",),
           rules={
     "parameters": ["n_embd=8: parameters", "n_embd=5: parameters"],
     "gelu, tanh form": _MLP_VALUES,
     "c_fc, gelu, c_proj": _MLP_VALUES,
     "gradients": ["gradients", "n_embd=10, gradients"],
+    "no dropout in eval mode": ["dropout 0.5, eval mode: two calls", "dropout 0.5, eval mode: two calls, n_embd=6"],
 })
 def mlp_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
@@ -395,10 +407,12 @@ def mlp_cases(rng: np.random.Generator, hidden: bool):
             _mlp_case(rng, "n_embd=8, batch 2, T=5", 8, 2, 5),
             _mlp_case(rng, "T=1", 6, 3, 1),
             _mlp_case(rng, "gradients", 8, 2, 3, grad_seed=seed),
+            _mlp_dropout_case(rng, "dropout 0.5, eval mode: two calls", 8, 2, 5),
         ]
     return [
         _mlp_case(rng, "n_embd=5: parameters", 5, 1, 2, loaded=False),
         _mlp_case(rng, "n_embd=12, batch 3, T=7", 12, 3, 7),
         _mlp_case(rng, "n_embd=3, T=1", 3, 1, 1),
         _mlp_case(rng, "n_embd=10, gradients", 10, 2, 4, grad_seed=seed + 1),
+        _mlp_dropout_case(rng, "dropout 0.5, eval mode: two calls, n_embd=6", 6, 3, 4),
     ]

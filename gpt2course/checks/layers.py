@@ -49,16 +49,17 @@ def edge_ids(rng: np.random.Generator, high: int, *shape):
 def module_case(label: str, init_args: tuple, state: dict | None, inputs: list, verify,
                 *, init_kwargs: dict | None = None, grad_seed: int | None = None,
                 init_seed: int = 0, errors: dict | None = None, expect: dict | None = None,
-                config: dict | None = None) -> Case:
+                config: dict | None = None, optional: dict | None = None) -> Case:
     """A case that builds the learner's module with ``init_args``, loads ``state`` (None keeps
     the module's own initial values; then ``expect``, {name: shape}, is checked before forward)
     and calls it on each of ``inputs`` (a list of argument tuples). ``verify`` receives
     protocol.run_module's report. With ``config`` ({name: value}) the module is built as
-    ``cls(GPTConfig(**config), *init_args)``."""
+    ``cls(GPTConfig(**config), *init_args)``. ``optional`` ({name: value}): keyword arguments
+    passed only where the constructor names them (protocol.run_module)."""
     runs = [(list(args), {}) for args in inputs]
     expect = None if expect is None else {n: list(shape) for n, shape in expect.items()}
     return Case(label=label, args=(list(init_args), dict(init_kwargs or {}), state, runs,
-                                   grad_seed, init_seed, expect, config),
+                                   grad_seed, init_seed, expect, config, optional),
                 kind=MODULE, verify=verify, errors=errors or {})
 
 
@@ -263,3 +264,30 @@ def module_verify(*, shape_of: Callable[[int], tuple], expected: list, grads: li
             for i, g in enumerate(report["grads"]):
                 expect_grads(g, grads[i], list(input_names))
     return verify
+
+
+EVAL_RANDOM = ("in eval mode (model.eval()) two calls on the same input gave different outputs: dropout "
+               "must be off in eval mode. nn.Dropout switches itself off there; F.dropout(x, p) drops "
+               "in eval mode too, because its training argument defaults to True: pass "
+               "training=self.training (never training=True).")
+
+
+def same_twice(first: np.ndarray, second: np.ndarray) -> None:
+    """CheckFailed (EVAL_RANDOM) unless two eval-mode outputs for one input are equal."""
+    if first.shape != second.shape or not np.array_equal(first, second, equal_nan=True):
+        raise CheckFailed(EVAL_RANDOM)
+
+
+def eval_dropout_case(label: str, init_args: tuple, state: dict, x, oracle: Callable,
+                      mistakes: Callable[[], list], out_shape: tuple, *, rate: float = 0.5) -> Case:
+    """Dropout off in eval mode: the learner's module, built with ``dropout=rate`` where its
+    constructor takes a ``dropout`` (an answer without dropout is built as usual) and loaded with
+    ``state``, runs twice on ``x`` in eval mode. Both outputs must be equal, and equal to the
+    float64 ``oracle(params, x)``, which has no dropout."""
+    expected, _ = oracle_run(oracle, state, [(x,)], None)
+
+    def verify(report):
+        first, second = (require_output(o, out_shape) for o in report["outputs"])
+        same_twice(first, second)
+        explain(first, expected[0], mistakes())
+    return module_case(label, init_args, state, [(x,), (x,)], verify, optional={"dropout": rate})

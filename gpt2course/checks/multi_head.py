@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from .core import Case, CheckFailed, expected_error, register, require_tensor, to_numpy
-from .layers import (construction_case, explain, meta_case, module_case, module_verify, oracle_run,
-                     tensor)
+from .layers import (construction_case, eval_dropout_case, explain, meta_case, module_case, module_verify,
+                     oracle_run, tensor)
 from .protocol import MODULE, RAISES
 
 
@@ -316,6 +316,15 @@ def _csa_case(rng, label, n_embd, n_head, B, T, *, grad_seed=None, loaded=True, 
                        errors=_CSA_ERRORS)
 
 
+def _csa_dropout_case(rng, label, n_embd, n_head, B, T) -> Case:
+    """CausalSelfAttention(n_embd, n_head, dropout=0.5) (where it takes a dropout) in eval mode."""
+    x = tensor(rng, B, T, n_embd)
+    state = {n: tensor(rng, *shape, scale=0.4) for n, shape in _csa_parameters(n_embd).items()}
+    oracle = _csa_oracle(n_head)
+    return eval_dropout_case(label, (n_embd, n_head), state, x, lambda p, x: oracle(p, x),
+                             lambda: _csa_mistakes(state, x, n_head), (B, T, n_embd))
+
+
 def _qk_cut_off(report, n_embd) -> bool:
     """Whether c_attn.weight's gradient is 0 in the rows that make q and k, and not in v's."""
     grads = report.get("grads") or []
@@ -354,7 +363,7 @@ _CSA_GRADIENTS = ["n_embd=16, n_head=4, gradients", "n_embd=12, n_head=2, gradie
 
 
 @register("CausalSelfAttention", "parameters c_attn/c_proj, causal heads, scale, T = 1, ValueError, "
-          "device, gradients", helpers=("split_heads", "merge_heads"), rules={
+          "device, gradients, no dropout in eval mode", helpers=("split_heads", "merge_heads"), rules={
     "parameters": ["n_embd=12, n_head=3: parameters", "n_embd=24, n_head=6: parameters"],
     "n_embd divisible by n_head": ["n_embd=10, n_head=4: not divisible",
                                    "n_embd=12, n_head=5: not divisible"],
@@ -365,6 +374,7 @@ _CSA_GRADIENTS = ["n_embd=16, n_head=4, gradients", "n_embd=12, n_head=2, gradie
     "mask on x's device": ["the causal mask on the input's device",
                            "the causal mask on the input's device, one head"],
     "gradients": _CSA_GRADIENTS,
+    "no dropout in eval mode": ["dropout 0.5, eval mode: two calls", "dropout 0.5, eval mode: two calls, T=7"],
 })
 def csa_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
@@ -378,6 +388,7 @@ def csa_cases(rng: np.random.Generator, hidden: bool):
             meta_case("the causal mask on the input's device", (12, 3), [(tensor(rng, 2, 5, 12),)],
                       [(2, 5, 12)], errors=_CSA_ERRORS),
             _indivisible_case("n_embd=10, n_head=4: not divisible", 10, 4),
+            _csa_dropout_case(rng, "dropout 0.5, eval mode: two calls", 12, 3, 2, 5),
         ]
     return [
         _csa_case(rng, "n_embd=24, n_head=6: parameters", 24, 6, 1, 3, loaded=False),
@@ -388,4 +399,5 @@ def csa_cases(rng: np.random.Generator, hidden: bool):
         meta_case("the causal mask on the input's device, one head", (6, 1), [(tensor(rng, 3, 4, 6),)],
                   [(3, 4, 6)], errors=_CSA_ERRORS),
         _indivisible_case("n_embd=12, n_head=5: not divisible", 12, 5),
+        _csa_dropout_case(rng, "dropout 0.5, eval mode: two calls, T=7", 16, 4, 2, 7),
     ]

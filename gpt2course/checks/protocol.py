@@ -172,7 +172,7 @@ def _weighted_outputs(out, grad_seed, cut_off):
 
 
 def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_seed=0, expect=None,
-               config=None):
+               config=None, optional=None):
     """Build ``cls(*init_args, **init_kwargs)`` (global RNG seeded with ``init_seed``), load
     ``state`` ({name: tensor}, every parameter by name) unless it is None, and call the module
     on each ``(args, kwargs)`` of ``inputs`` in eval mode.
@@ -180,7 +180,9 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
     With ``grad_seed``, floating-point inputs require grad and ``(out * g).sum()`` is
     backpropagated for a seeded standard-normal ``g``. With ``expect`` ({name: shape}), the
     parameters' names and shapes are checked before anything runs. With ``config`` ({name:
-    value}), the module is built as ``cls(GPTConfig(**config), *init_args)``. Returns {"parameters":
+    value}), the module is built as ``cls(GPTConfig(**config), *init_args)``. With ``optional``
+    ({name: value}), each is passed as a keyword argument too where the constructor names it (a
+    module without dropout need not take a ``dropout``). Returns {"parameters":
     {name: shape}, "initial": {name: value} (only without ``state``), "outputs": [...],
     "grads": [{"inputs": [...], "parameters": {name: grad}}] or None}.
     """
@@ -190,6 +192,8 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         torch.manual_seed(init_seed)
         if config is not None:
             init_args = [make_config(config), *init_args]
+        if optional:
+            init_kwargs = {**init_kwargs, **_named_by(cls, optional)}
         module = cls(*init_args, **init_kwargs)
     if not isinstance(module, torch.nn.Module):
         raise ModuleMismatch(f"it should be a torch.nn.Module (class ...(nn.Module), calling "
@@ -226,6 +230,18 @@ def run_module(cls, init_args, init_kwargs, state, inputs, grad_seed=None, init_
         report["config"] = {k: getattr(kept, k, None) for k in config
                             if isinstance(getattr(kept, k, None), (int, float))}
     return report
+
+
+def _named_by(cls, optional):
+    """The items of ``optional`` whose names are parameters of ``cls``'s constructor."""
+    import inspect
+    try:
+        named = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in optional.items()
+            if k in named and named[k].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                inspect.Parameter.KEYWORD_ONLY)}
 
 
 class MixedDevices(Exception):

@@ -15,13 +15,13 @@ from .multi_head import CausalSelfAttention
 class Block(nn.Module):
     """GPT-2's block: x + attn(ln_1(x)), then + mlp(ln_2(x)) (layer norm before each part)."""
 
-    def __init__(self, n_embd: int, n_head: int):
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
         ### BEGIN SOLUTION
         self.ln_1 = LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
         self.ln_2 = LayerNorm(n_embd)
-        self.mlp = MLP(n_embd)
+        self.mlp = MLP(n_embd, dropout)
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

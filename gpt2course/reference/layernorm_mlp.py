@@ -40,14 +40,15 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
 class MLP(nn.Module):
     """Expand to 4 * n_embd, GELU, project back (``c_fc`` and ``c_proj``, named as in GPT-2)."""
 
-    def __init__(self, n_embd: int):
+    def __init__(self, n_embd: int, dropout: float = 0.0):
         super().__init__()
         ### BEGIN SOLUTION
         self.c_fc = nn.Linear(n_embd, 4 * n_embd)
         self.c_proj = nn.Linear(4 * n_embd, n_embd)
+        self.dropout = nn.Dropout(dropout)  # on the output, before the residual stream
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        return self.c_proj(gelu(self.c_fc(x)))
+        return self.dropout(self.c_proj(gelu(self.c_fc(x))))
         ### END SOLUTION

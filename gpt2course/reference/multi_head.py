@@ -31,7 +31,7 @@ class CausalSelfAttention(nn.Module):
     """GPT-2's attention: one fused projection to q, k, v, ``n_head`` causal heads, an output
     projection (``c_attn`` and ``c_proj``, named as in GPT-2's weights)."""
 
-    def __init__(self, n_embd: int, n_head: int):
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
         ### BEGIN SOLUTION
         if n_embd % n_head != 0:
@@ -39,6 +39,8 @@ class CausalSelfAttention(nn.Module):
         self.n_head = n_head
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)  # q, k and v in one matrix multiply
         self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = nn.Dropout(dropout)   # on the attention weights
+        self.resid_dropout = nn.Dropout(dropout)  # on the output, before the residual stream
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,6 +49,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=-1)
         q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))  # (B, nh, T, hs) each
-        y, _ = attention(q, k, v, causal_mask(T).to(x.device))
-        return self.c_proj(merge_heads(y))
+        _, att = attention(q, k, v, causal_mask(T).to(x.device))  # weights (B, nh, T, T)
+        y = self.attn_dropout(att) @ v  # in eval mode nn.Dropout passes att through
+        return self.resid_dropout(self.c_proj(merge_heads(y)))
         ### END SOLUTION

@@ -16,8 +16,13 @@ from catalogue import tidy as _tidy, variant
 
 NOTEBOOK = "04_multi_head_attention.ipynb"
 
-# The attention step of the reference CausalSelfAttention.forward.
-_ATTENTION = "y, _ = attention(q, k, v, causal_mask(T).to(x.device))"
+# The attention step of the reference CausalSelfAttention.forward (with its attention dropout).
+_ATTENTION = ("_, att = attention(q, k, v, causal_mask(T).to(x.device))  # weights (B, nh, T, T)\n"
+              "        y = self.attn_dropout(att) @ v  # in eval mode nn.Dropout passes att through")
+# The reference's dropout modules and its last line.
+_DROPOUTS = ("        self.attn_dropout = nn.Dropout(dropout)   # on the attention weights\n"
+             "        self.resid_dropout = nn.Dropout(dropout)  # on the output, before the residual stream\n")
+_RETURN = "return self.resid_dropout(self.c_proj(merge_heads(y)))"
 
 WRONG = {
     "split_heads": {
@@ -145,10 +150,10 @@ WRONG = {
         "split_3_instead_of_chunk": variant("CausalSelfAttention", ("split(C, dim=-1)", "split(3, dim=-1)")),
         # c_proj is defined but the merged heads are returned without it.
         "c_proj_unused": variant("CausalSelfAttention",
-                                 ("return self.c_proj(merge_heads(y))", "return merge_heads(y)")),
+                                 (_RETURN, "return merge_heads(y)")),
         # No output projection at all.
         "no_c_proj": variant("CausalSelfAttention", ("        self.c_proj = nn.Linear(n_embd, n_embd)\n", ""),
-                             ("return self.c_proj(merge_heads(y))", "return merge_heads(y)")),
+                             (_RETURN, "return merge_heads(y)")),
         # Three separate projections instead of GPT-2's fused c_attn.
         "separate_qkv_linears": """
             import torch
@@ -175,7 +180,7 @@ WRONG = {
                              ("nn.Linear(n_embd, 3 * n_embd)", "nn.Linear(n_embd, 3 * n_embd, bias=False)"),
                              ("nn.Linear(n_embd, n_embd)", "nn.Linear(n_embd, n_embd, bias=False)")),
         # Adds the residual inside attention (that is the Block's job).
-        "adds_residual": variant("CausalSelfAttention", ("return self.c_proj(", "return x + self.c_proj(")),
+        "adds_residual": variant("CausalSelfAttention", ("return self.resid_dropout(", "return x + self.resid_dropout(")),
         # head_size = C / n_head is a float: view() refuses it.
         "float_head_size": variant("CausalSelfAttention", (
             "(split_heads(t, self.n_head) for",
@@ -257,6 +262,16 @@ WRONG = {
             "att = q @ k.transpose(-2, -1) / q.size(-1)\n"
             '        att = att.masked_fill(~causal_mask(T).to(x.device), float("-inf"))\n'
             "        y = att.softmax(dim=-1) @ v"))),
+        # The classic: F.dropout(x, p) on the attention weights. Its training argument defaults
+        # to True, so it drops in eval mode as well.
+        "functional_dropout_in_eval_mode": variant("CausalSelfAttention",
+            (_DROPOUTS, "        self.p = dropout\n"),
+            ("self.attn_dropout(att)", "F.dropout(att, self.p)"),
+            (_RETURN, "return self.c_proj(merge_heads(y))")),
+        # Dropout on the output told training=True: on whatever the mode.
+        "dropout_training_true": variant("CausalSelfAttention",
+            ("self.resid_dropout(self.c_proj(merge_heads(y)))",
+             "nn.functional.dropout(self.c_proj(merge_heads(y)), self.resid_dropout.p, training=True)")),
         # Passes the head size where split_heads wants the number of heads.
         "n_head_and_head_size_confused": variant("CausalSelfAttention",
             ("self.n_head = n_head", "self.head_size = n_embd // n_head"),
@@ -307,6 +322,8 @@ EXPECT = {
         "qkv_interleaved_per_head": ("q, k, v and heads", "not q, k, v per head"),
         "split_3_instead_of_chunk": ("q, k, v and heads", "gives exactly three tensors"),
         "n_head_and_head_size_confused": ("q, k, v and heads", "takes the number of heads"),
+        "functional_dropout_in_eval_mode": ("no dropout in eval mode", "its training argument defaults to True"),
+        "dropout_training_true": ("no dropout in eval mode", "two calls on the same input gave different outputs"),
         "float_head_size": ("q, k, v and heads", "not C / n_head"),
         "c_proj_unused": ("output projection", "through the output projection self.c_proj"),
         "no_c_proj": ("parameters", "it has no `c_proj.weight`, `c_proj.bias`"),
@@ -455,6 +472,34 @@ VALID = {
                     y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
                     y = y.transpose(1, 2).contiguous().view(B, T, C)
                     return self.c_proj(y)
+            """,
+        # Dropout with F.dropout, told the module's mode: off in eval mode.
+        "functional_dropout_self_training": variant("CausalSelfAttention",
+            (_DROPOUTS, "        self.p = dropout\n"),
+            ("self.attn_dropout(att)", "F.dropout(att, self.p, self.training)"),
+            (_RETURN, "return F.dropout(self.c_proj(merge_heads(y)), p=self.p, training=self.training)")),
+        # nanoGPT's fused attention: dropout_p only while training, nn.Dropout on the output.
+        "sdpa_dropout_p_while_training": """
+            import torch.nn.functional as F
+            from torch import nn
+
+            class CausalSelfAttention(nn.Module):
+                def __init__(self, n_embd, n_head, dropout=0.0):
+                    super().__init__()
+                    if n_embd % n_head:
+                        raise ValueError("n_embd must be divisible by n_head")
+                    self.n_head = n_head
+                    self.dropout = dropout
+                    self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                    self.c_proj = nn.Linear(n_embd, n_embd)
+                    self.resid_dropout = nn.Dropout(dropout)
+
+                def forward(self, x):
+                    B, T, C = x.shape
+                    q, k, v = (split_heads(t, self.n_head) for t in self.c_attn(x).split(C, dim=-1))
+                    y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                       dropout_p=self.dropout if self.training else 0.0)
+                    return self.resid_dropout(self.c_proj(merge_heads(y)))
             """,
         # nanoGPT's style: a fixed-size (1024) mask buffer and dropout (no-ops in eval mode).
         "fixed_size_mask_buffer_and_dropout": """

@@ -280,15 +280,24 @@ WRONG = {
         "named_fc1_fc2": variant("MLP", ("self.c_fc =", "self.fc1 ="), ("self.c_proj =", "self.fc2 ="),
                                  ("self.c_proj(gelu(self.c_fc(x)))", "self.fc2(gelu(self.fc1(x)))")),
         # Adds the residual inside the MLP (the block adds it; this adds x twice).
-        "adds_residual": variant("MLP", ("return self.c_proj(", "return x + self.c_proj(")),
+        "adds_residual": variant("MLP", ("return self.dropout(self.c_proj(", "return x + self.dropout(self.c_proj(")),
         # The hidden activations detached: no gradient reaches c_fc or the input.
         "hidden_detached": variant("MLP", ("gelu(self.c_fc(x))", "gelu(self.c_fc(x)).detach()")),
         # GELU after both layers.
-        "activation_on_both_layers": variant("MLP", ("return self.c_proj(gelu(self.c_fc(x)))",
-                                                     "return gelu(self.c_proj(gelu(self.c_fc(x))))")),
+        "activation_on_both_layers": variant("MLP", ("self.c_proj(gelu(self.c_fc(x)))",
+                                                     "gelu(self.c_proj(gelu(self.c_fc(x))))")),
         # The sigmoid approximation of GELU as the activation.
         "sigmoid_approx_activation": variant("MLP", ("gelu(self.c_fc(x))",
                                                      "(lambda h: h * torch.sigmoid(1.702 * h))(self.c_fc(x))")),
+        # The classic: F.dropout(x, p), whose training argument defaults to True, so it drops in
+        # eval mode as well.
+        "functional_dropout_in_eval_mode": variant("MLP",
+            ("self.dropout = nn.Dropout(dropout)", "self.p = dropout"),
+            ("self.dropout(self.c_proj(gelu(self.c_fc(x))))", "F.dropout(self.c_proj(gelu(self.c_fc(x))), self.p)")),
+        # Dropout told training=True: on whatever the mode.
+        "dropout_training_true": variant("MLP",
+            ("self.dropout(self.c_proj(gelu(self.c_fc(x))))",
+             "nn.functional.dropout(self.c_proj(gelu(self.c_fc(x))), p=self.dropout.p, training=True)")),
     },
 }
 
@@ -349,6 +358,8 @@ EXPECT = {
         "no_activation": ("gelu, tanh form", "there is no activation between c_fc and c_proj"),
         "tanh_activation": ("gelu, tanh form", "the activation is tanh"),
         "sigmoid_approx_activation": ("gelu, tanh form", "the activation is the sigmoid approximation"),
+        "functional_dropout_in_eval_mode": ("no dropout in eval mode", "its training argument defaults to True"),
+        "dropout_training_true": ("no dropout in eval mode", "two calls on the same input gave different outputs"),
         "activation_after_c_proj": ("c_fc, gelu, c_proj", "not after c_proj"),
         "activation_before_c_fc": ("c_fc, gelu, c_proj", "not to the input before c_fc"),
         "activation_on_both_layers": ("c_fc, gelu, c_proj", "here it is after c_proj too"),
@@ -536,6 +547,30 @@ VALID = {
     "MLP": {
         # The reference: calls the notebook's gelu.
         "calls_gelu": variant("MLP"),
+        # Dropout with F.dropout, told the module's mode: off in eval mode.
+        "functional_dropout_self_training": variant("MLP",
+            ("self.dropout = nn.Dropout(dropout)", "self.p = dropout"),
+            ("self.dropout(self.c_proj(gelu(self.c_fc(x))))",
+             "F.dropout(self.c_proj(gelu(self.c_fc(x))), self.p, self.training)")),
+        # nanoGPT's layout: the activation and the dropout as sub-modules (no parameters).
+        "gelu_and_dropout_modules": """
+            from torch import nn
+
+            class MLP(nn.Module):
+                def __init__(self, n_embd, dropout=0.0):
+                    super().__init__()
+                    self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+                    self.gelu = nn.GELU(approximate="tanh")
+                    self.c_proj = nn.Linear(4 * n_embd, n_embd)
+                    self.dropout = nn.Dropout(dropout)
+
+                def forward(self, x):
+                    x = self.c_fc(x)
+                    x = self.gelu(x)
+                    x = self.c_proj(x)
+                    x = self.dropout(x)
+                    return x
+            """,
         # nn.GELU(approximate="tanh") as a sub-module (no parameters, so the names still match).
         "nn_gelu_tanh_module": """
             import torch

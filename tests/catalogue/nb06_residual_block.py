@@ -79,8 +79,8 @@ WRONG = {
                                               ("self.mlp(self.ln_2(x))", "self.ln_2(self.mlp(x))")),
         # A final LayerNorm inside the block (GPT-2's ln_f belongs after the last block).
         "extra_final_layernorm": variant("Block",
-            ("        self.mlp = MLP(n_embd)\n",
-             "        self.mlp = MLP(n_embd)\n        self.ln_f = LayerNorm(n_embd)\n"),
+            ("        self.mlp = MLP(n_embd, dropout)\n",
+             "        self.mlp = MLP(n_embd, dropout)\n        self.ln_f = LayerNorm(n_embd)\n"),
             ("return x", "return self.ln_f(x)")),
         # Right values, but `x +=` adds into the caller's tensor.
         "inplace_residual": variant("Block", ("x = x + self.attn", "x += self.attn"),
@@ -99,10 +99,10 @@ WRONG = {
              f"        with torch.no_grad():\n            {_ATTN}\n            {_MLP}\n")),
         # GPT-2 small's 12 heads hard-coded instead of n_head.
         "hardcoded_n_head": variant("Block",
-            ("CausalSelfAttention(n_embd, n_head)", "CausalSelfAttention(n_embd, 12)")),
+            ("CausalSelfAttention(n_embd, n_head, dropout)", "CausalSelfAttention(n_embd, 12, dropout)")),
         # CausalSelfAttention's arguments swapped.
-        "attention_arguments_swapped": variant("Block", ("CausalSelfAttention(n_embd, n_head)",
-                                                         "CausalSelfAttention(n_head, n_embd)")),
+        "attention_arguments_swapped": variant("Block", ("CausalSelfAttention(n_embd, n_head, dropout)",
+                                                         "CausalSelfAttention(n_head, n_embd, dropout)")),
         # PyTorch-tutorial names (norm1, self_attn, norm2, ffn): GPT-2's weights cannot load.
         "tutorial_names": """
             from torch import nn
