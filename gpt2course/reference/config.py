@@ -12,4 +12,5 @@ class GPTConfig:
     n_layer: int = 12        # blocks
     n_head: int = 12         # attention heads per block
     n_embd: int = 768        # width of the residual stream
-    dropout: float = 0.0     # dropout after the embeddings (0: GPT-2 pretraining had none here)
+    dropout: float = 0.0     # dropout probability (0: none). OpenAI published no training code;
+                             # Hugging Face's GPT-2 config ships 0.1 (embd_pdrop, attn_pdrop, resid_pdrop)

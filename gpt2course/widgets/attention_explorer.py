@@ -5,6 +5,10 @@ Usage, in a notebook cell::
     from gpt2course.widgets.attention_explorer import attention_explorer
     # tokens: the T token texts; weights: softmaxed, shape (T, T), (H, T, T) or (L, H, T, T)
     attention_explorer(tokens, weights)   # row i: how much token i attends to each token
+    attention_explorer(tokens, weights, layer=1, head=3)   # start at layer 1, head 3
+
+Notebooks 03 and 04 show heads made by hand; 07 and 10 show every layer of a trained model, whose
+weights ``gpt2course.heads.attention_weights`` reads.
 
 The widget shows sliders for the layer and the head, a dropdown for the query token, a strip of
 the tokens shaded by how much the query attends to each of them (hover a token for its weight),
@@ -114,22 +118,25 @@ class AttentionExplorer(widgets.VBox):
     numpy array). Methods: ``matrix()`` (the (T, T) array shown), ``redraw()``.
     """
 
-    def __init__(self, tokens, weights, *, title=None):
+    def __init__(self, tokens, weights, *, title=None, layer=0, head=0):
         tokens, w = _validated(tokens, weights)
         self.tokens = tokens
         self.weights = w
         self.figure = None
         n_layers, n_heads, t, _ = w.shape
 
-        def slider(name, n):
-            s = widgets.IntSlider(value=0, min=0, max=max(n - 1, 0), step=1, description=name,
+        def slider(name, n, value):
+            if not 0 <= value < n:
+                raise ValueError(f"{name} {value} does not exist: the weights have {n} {name}s "
+                                 f"(0 .. {n - 1})")
+            s = widgets.IntSlider(value=value, min=0, max=max(n - 1, 0), step=1, description=name,
                                   continuous_update=False, disabled=n == 1)
             if n == 1:
                 s.layout.display = "none"
             return s
 
-        self.layer = slider("layer", n_layers)
-        self.head = slider("head", n_heads)
+        self.layer = slider("layer", n_layers, int(layer))
+        self.head = slider("head", n_heads, int(head))
         self.query = widgets.Dropdown(
             options=[(f"{i}: {tok!r}", i) for i, tok in enumerate(tokens)],
             value=t - 1, description="query")
@@ -232,12 +239,12 @@ def _in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-def attention_explorer(tokens, weights, *, title=None) -> AttentionExplorer:
+def attention_explorer(tokens, weights, *, title=None, layer=0, head=0) -> AttentionExplorer:
     """An interactive view of attention ``weights`` over ``tokens`` (end a cell with it to show it).
 
     ``tokens``: the T token texts, as shown (e.g. ``[enc.decode([t]) for t in ids]``).
     ``weights``: attention probabilities as a torch tensor or numpy array of shape (T, T),
     (H, T, T) or (L, H, T, T): row i is how much token i attends to each token.
-    ``title``: an optional heading.
+    ``title``: an optional heading. ``layer``, ``head``: where the sliders start.
     """
-    return AttentionExplorer(tokens, weights, title=title)
+    return AttentionExplorer(tokens, weights, title=title, layer=layer, head=head)

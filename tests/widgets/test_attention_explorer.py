@@ -94,6 +94,17 @@ def test_layer_slider_changes_matrix_and_figure(explorer, weights):
     assert explorer.figure.axes[0].get_title() == "layer 1 \u00b7 head 1"
 
 
+def test_starts_at_the_layer_and_head_asked_for(weights):
+    ex = attention_explorer(TOKENS, weights, layer=1, head=2)
+    assert (ex.layer.value, ex.head.value) == (1, 2)
+    np.testing.assert_allclose(ex.matrix(), weights[1, 2])
+    assert ex.figure.axes[0].get_title() == "layer 1 \u00b7 head 2"
+    with pytest.raises(ValueError, match="head 3 does not exist"):
+        attention_explorer(TOKENS, weights, head=3)
+    with pytest.raises(ValueError, match="layer 2 does not exist"):
+        attention_explorer(TOKENS, weights, layer=2)
+
+
 def test_query_dropdown_changes_strip_outline_and_tooltips(explorer, weights):
     assert explorer.query.value == 5, "starts at the last token, which sees the whole sequence"
     row5 = titles(explorer.strip.value)
