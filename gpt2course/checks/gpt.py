@@ -20,7 +20,7 @@ import numpy as np
 from .block import _block_oracle, _shapes as block_shapes
 from .core import Case, CheckFailed, expected_error, register, to_numpy, worst_difference
 from .layers import (edge_ids, expect_grads, expect_parameters, explain, ids, matches, meta_case, module_case,
-                     tensor)
+                     same_twice, tensor)
 from .protocol import LOAD, MODULE, RAISES, weighted_sum
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -273,6 +273,22 @@ def forward_case(label, cfg, state, runs, *, grad_seed=None, expected_logits=Non
     return module_case(label, (), state, inputs, verify, grad_seed=grad_seed, config=cfg, errors=errors)
 
 
+def eval_dropout(label, cfg, rng, B, T, rate=0.5):
+    """GPT(config) with ``config.dropout = rate`` in eval mode, run twice on one idx: the same
+    logits both times, those of the oracle (which has no dropout)."""
+    cfg = {**cfg, "dropout": rate}
+    idx = edge_ids(rng, cfg["vocab_size"], B, T)
+    case = forward_case(label, cfg, random_state(rng, cfg), [(idx, None), (idx, None)])
+    compare = case.verify
+
+    def verify(report):
+        first, second = (_unpack(out, B, T, cfg["vocab_size"])[0] for out in report["outputs"])
+        same_twice(first, second)
+        compare(report)
+    case.verify = verify
+    return case
+
+
 def _runs(rng, cfg, shapes, with_targets=False):
     V = cfg["vocab_size"]
     return [(edge_ids(rng, V, B, T), edge_ids(rng, V, B, T) if with_targets else None) for B, T in shapes]
@@ -437,7 +453,7 @@ _NAMES = "parameter names and shapes"
 
 @register("GPT", "GPT-2's parameters and initialisation, logits and loss equal to the oracle and "
                  "to Hugging Face's on the fixture, a clear error beyond block_size, positions on "
-                 "idx's device, gradients",
+                 "idx's device, gradients, no dropout in eval mode",
           rules={
               "names and shapes": [f"vocab 101, block_size 16, 2 layers, 2 heads, n_embd 32: {_NAMES}",
                                    f"vocab 131, block_size 12, 3 layers, 3 heads, n_embd 24: {_NAMES}"],
@@ -456,6 +472,8 @@ _NAMES = "parameter names and shapes"
               "too long": ["a sequence longer than block_size"],
               "positions on idx's device": ["the positions on idx's device",
                                            "the positions on idx's device, with targets"],
+              "no dropout in eval mode": ["dropout 0.5, eval mode: two calls",
+                                          "dropout 0.5, eval mode: two calls, 3 layers"],
           })
 def gpt_cases(rng: np.random.Generator, hidden: bool):
     seed = int(rng.integers(0, 2**31))
@@ -477,6 +495,7 @@ def gpt_cases(rng: np.random.Generator, hidden: bool):
             forward_case("gradients", config(53, 8, 2, 2, 16), random_state(rng, config(53, 8, 2, 2, 16)),
                          _runs(rng, config(53, 8, 2, 2, 16), [(2, 6)], True), grad_seed=seed),
             fixture_case("the fixture checkpoint: logits equal to Hugging Face's GPT2LMHeadModel"),
+            eval_dropout("dropout 0.5, eval mode: two calls", config(41, 8, 2, 2, 16), rng, 2, 6),
         ]
     cfg = config(131, 12, 3, 3, 24)
     state = random_state(rng, cfg)
@@ -498,6 +517,7 @@ def gpt_cases(rng: np.random.Generator, hidden: bool):
         meta_gpt("the positions on idx's device, with targets", config(23, 6, 2, 1, 4), rng, 3, 1, True),
         forward_case("gradients", cfg, state, _runs(rng, cfg, [(2, 7)], True), grad_seed=seed + 7),
         fixture_case("the fixture checkpoint"),
+        eval_dropout("dropout 0.5, eval mode: two calls, 3 layers", config(37, 10, 3, 2, 12), rng, 1, 9),
     ]
 
 

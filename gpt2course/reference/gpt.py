@@ -28,7 +28,8 @@ class GPT(nn.Module):
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config.n_embd, config.n_head, config.dropout)
+                             for _ in range(config.n_layer)]),
             ln_f=LayerNorm(config.n_embd),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

@@ -120,9 +120,18 @@ WRONG = {
         "no_block_size_check": variant("GPT", (_CHECK, "")),
         # The blocks in a plain Python list: forward works, but their parameters are not
         # registered (not in named_parameters, not trained, not loadable).
+        # The classic: F.dropout(x, p) after the embeddings. Its training argument defaults to
+        # True, so it drops in eval mode as well.
+        "embedding_dropout_in_eval_mode": variant("GPT", ("            drop=nn.Dropout(config.dropout),\n", ""),
+            ("x = self.transformer.drop(x)", "x = F.dropout(x, self.config.dropout)")),
+        # Dropout told training=True: on whatever the mode.
+        "embedding_dropout_training_true": variant("GPT", (
+            "x = self.transformer.drop(x)",
+            "x = nn.functional.dropout(x, self.config.dropout, training=True)")),
         "blocks_in_python_list": variant(
             "GPT",
-            ("            h=nn.ModuleList([Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]),\n",
+            ("            h=nn.ModuleList([Block(config.n_embd, config.n_head, config.dropout)\n"
+             "                             for _ in range(config.n_layer)]),\n",
              ""),
             (_HEAD,
              "        self.transformer.h = [Block(config.n_embd, config.n_head) for _ in range(config.n_layer)]\n"
@@ -271,6 +280,9 @@ WRONG = {
 # message must hold (the mistake named in the learner's terms; None: a general message will do).
 EXPECT = {
     "GPT": {
+        "embedding_dropout_in_eval_mode": ("no dropout in eval mode", "its training argument defaults to True"),
+        "embedding_dropout_training_true": ("no dropout in eval mode",
+                                            "two calls on the same input gave different outputs"),
         "loss_ignores_id_0": ("loss", "ignore_index=0"),
         "untied_head": ("tied head", "weight tying"),
         "tied_by_copying_values": ("tied head", "weight tying"),
@@ -325,6 +337,9 @@ EXPECT = {
 
 VALID = {
     "GPT": {
+        # Dropout after the embeddings with F.dropout, told the module's mode.
+        "functional_embedding_dropout": variant("GPT", ("            drop=nn.Dropout(config.dropout),\n", ""),
+            ("x = self.transformer.drop(x)", "x = F.dropout(x, self.config.dropout, self.training)")),
         # nanoGPT's layout: self.apply(self._init_weights), then c_proj rescaled; an assert
         # naming the block size; positions (1, T) broadcast over the batch.
         "nanogpt_apply_init": """

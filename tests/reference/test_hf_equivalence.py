@@ -128,3 +128,37 @@ def test_fixture_files_are_up_to_date():
     result = subprocess.run([sys.executable, "-m", "gpt2course.fixtures", "--check"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_dropout_where_hugging_face_has_it():
+    """With dropout 0.3 in training mode, the two models draw their dropout masks from one seed:
+    equal logits mean that ours drops the same tensors, of the same shapes, in the same order as
+    Hugging Face's (eager attention: dropout on the attention weights as a separate op): after the
+    embeddings, on the attention weights, after the attention's c_proj and after the MLP's. In
+    eval mode both are deterministic and equal again."""
+    vocab_size, block_size, n_layer, n_head, n_embd, p = 89, 12, 2, 3, 24, 0.3
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=vocab_size, n_positions=block_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+        resid_pdrop=p, embd_pdrop=p, attn_pdrop=p, bos_token_id=0, eos_token_id=0,
+        attn_implementation="eager")
+    hf = perturb(transformers.GPT2LMHeadModel(config).float())
+    ours = load_hf_weights(GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer,
+                                         n_head=n_head, n_embd=n_embd, dropout=p)), hf.state_dict())
+    assert sum(isinstance(m, torch.nn.Dropout) and m.p == p for m in ours.modules()) == 1 + 3 * n_layer
+    idx = torch.randint(0, vocab_size, (2, block_size), generator=torch.Generator().manual_seed(3))
+    hf.train(), ours.train()
+    with torch.no_grad():
+        torch.manual_seed(7)
+        expected = hf(idx).logits
+        torch.manual_seed(7)
+        got, _ = ours(idx)
+        torch.manual_seed(8)
+        other, _ = ours(idx)
+    assert (got - expected).abs().max().item() <= ATOL
+    assert (other - got).abs().max().item() > 1e-2  # another seed, other masks: dropout is on
+    hf.eval(), ours.eval()
+    with torch.no_grad():
+        first, second = ours(idx)[0], ours(idx)[0]
+        assert torch.equal(first, second)
+        assert (first - hf(idx).logits).abs().max().item() <= ATOL
