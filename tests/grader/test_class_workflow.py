@@ -243,10 +243,10 @@ def test_a_submission_that_breaks_the_grader_is_its_own_zero(tmp_path, monkeypat
     _run("collect", course, "00_welcome", downloads)
     real = workflow._grade_student
 
-    def breaks_for_bob(root, assignment, student, timeout):
+    def breaks_for_bob(root, assignment, student, timeout, worker=None):
         if student == "bob":
             raise OSError("disk on fire")
-        return real(root, assignment, student, timeout)
+        return real(root, assignment, student, timeout, worker)
 
     monkeypatch.setattr(workflow, "_grade_student", breaks_for_bob)
     results = {r["student"]: r for r in workflow.autograde(course, "00_welcome", jobs=2)}
