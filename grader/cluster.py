@@ -24,10 +24,8 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
-import json
 import os
 import secrets
-import shutil
 import socket
 import tempfile
 import threading
@@ -171,32 +169,6 @@ def stored_worker(verdicts: Path, student: str) -> str:
         return ""
 
 
-def _record(root: Path, assignment: str, student: str, verdict: dict, answers: dict[str, str]) -> dict:
-    """On the coordinator: the staged copy (the released notebook with the student's answers put
-    in, and the submission's timestamp) and the verdict file, as grader.course._grade_student
-    writes them."""
-    import nbformat
-
-    from .course import _state
-    from .notebook import grade_id, is_answer_cell, is_written_answer
-
-    released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    staged = _state(root) / "staged" / student / assignment
-    staged.mkdir(parents=True, exist_ok=True)
-    stamp = root / "submitted" / student / assignment / "timestamp.txt"
-    if stamp.is_file():
-        shutil.copy(stamp, staged / "timestamp.txt")
-    for cell in released.cells:
-        if (is_answer_cell(cell) or is_written_answer(cell)) and grade_id(cell) in answers:
-            cell.source = answers[grade_id(cell)]
-    nbformat.write(released, staged / f"{assignment}.ipynb")
-    verdict["student"] = student
-    verdicts = _state(root) / "verdicts" / assignment
-    verdicts.mkdir(parents=True, exist_ok=True)
-    (verdicts / f"{student}.json").write_text(json.dumps(verdict))
-    return verdict
-
-
 def _connect(scheduler: str | None, local: int | None):
     """(client, cluster or None): a client of the scheduler at ``scheduler``, or of a new local
     cluster of ``local`` worker processes with one thread each."""
@@ -238,6 +210,7 @@ def grade(root: Path, assignment: str, students: list[str], *, timeout: int, sch
     from distributed import as_completed
 
     from . import course
+    from .course import record_verdict
     from .notebook import read_notebook
 
     source_path = root / "source" / assignment / f"{assignment}.ipynb"
@@ -267,7 +240,7 @@ def grade(root: Path, assignment: str, students: list[str], *, timeout: int, sch
                                  "machine's: install the same version of the course on every worker")
             if student in graded:  # as_completed yields each future once; never write a grade twice
                 continue
-            result = _record(root, assignment, student, out["verdict"], out["answers"])
+            result = record_verdict(root, assignment, student, out["verdict"], out["answers"])
             result["worker"] = out["worker"]
             graded[student] = result
             print(f"[{len(graded)}/{len(students)}] {student}: {result['score']:g}/{result['max_score']:g} "

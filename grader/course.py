@@ -253,16 +253,9 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int, work
     """Grade one submission, write its verdict and staged copy (``worker``: a grader.worker.Worker
     to grade it in, warm; default: a sandbox of its own, grader.check.grade)."""
     source = root / "source" / assignment / f"{assignment}.ipynb"
-    folder = root / "submitted" / student / assignment
-    path = _pick_notebook(folder, assignment)
-    released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    staged_dir = _state(root) / "staged" / student / assignment
-    staged_dir.mkdir(parents=True, exist_ok=True)
-    if (folder / "timestamp.txt").is_file():
-        shutil.copy(folder / "timestamp.txt", staged_dir / "timestamp.txt")
+    path = _pick_notebook(root / "submitted" / student / assignment, assignment)
     answers: dict[str, str] = {}
-    source_nb = read_notebook(source)
-    max_score = max_points(source_nb)
+    max_score = max_points(read_notebook(source))
     if path is None:
         result = {"notebook": f"{assignment}.ipynb", "score": 0.0, "max_score": max_score, "cells": [],
                   "errors": ["ungradable: no notebook was submitted"]}
@@ -274,6 +267,20 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int, work
         except UngradableNotebook as exc:
             result = {"notebook": path.name, "score": 0.0, "max_score": max_score, "cells": [],
                       "errors": [f"ungradable: {exc}"]}
+    return record_verdict(root, assignment, student, result, answers)
+
+
+def record_verdict(root: Path, assignment: str, student: str, result: dict, answers: dict[str, str]) -> dict:
+    """Write a graded submission's staged copy (the released notebook with the student's answers
+    put in, and the submission's timestamp) and its verdict file; ``result`` gets the student's id.
+    The local path (``_grade_student``) and a Dask cluster's coordinator (grader.cluster) both
+    record through here."""
+    released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    staged_dir = _state(root) / "staged" / student / assignment
+    staged_dir.mkdir(parents=True, exist_ok=True)
+    stamp = root / "submitted" / student / assignment / "timestamp.txt"
+    if stamp.is_file():
+        shutil.copy(stamp, staged_dir / "timestamp.txt")
     for cell in released.cells:  # code answers, and written answers (nbgrader marks those for grading by hand)
         if (is_answer_cell(cell) or is_written_answer(cell)) and grade_id(cell) in answers:
             cell.source = answers[grade_id(cell)]

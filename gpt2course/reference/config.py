@@ -12,5 +12,7 @@ class GPTConfig:
     n_layer: int = 12        # blocks
     n_head: int = 12         # attention heads per block
     n_embd: int = 768        # width of the residual stream
-    dropout: float = 0.0     # dropout probability (0: none). OpenAI published no training code;
-                             # Hugging Face's GPT-2 config ships 0.1 (embd_pdrop, attn_pdrop, resid_pdrop)
+    dropout: float = 0.0     # dropout probability (0: none), after the embeddings, on the attention
+                             # weights and on both residual branches, in training mode only. OpenAI
+                             # published no training code; Hugging Face's GPT-2 config ships 0.1
+                             # (embd_pdrop, attn_pdrop, resid_pdrop)
