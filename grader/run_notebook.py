@@ -265,6 +265,7 @@ def main(argv: list[str]) -> int:
 
 SUBMISSIONS = "/tmp/.grader-submissions"   # root only: one folder per submission
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
 KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219}
@@ -281,6 +282,21 @@ def _ok(result: int, what: str) -> None:
         import ctypes
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mounts_under_tmp() -> list[str]:
+    """The mount points the sandbox has under /tmp (the runtime, the course's data and this
+    worker's package copy where they live under /tmp), outermost only."""
+    import re
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4:
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+                if point.startswith("/tmp/") and not (point + "/").startswith(SUBMISSIONS + "/"):
+                    points.append(point)
+    return [p for p in sorted(set(points)) if not any(p.startswith(q + "/") for q in points if q != p)]
 
 
 def _submission_id(command: dict) -> tuple[int, str]:
@@ -308,7 +324,17 @@ def _enter_submission(uid: int, sub: str, limits: list) -> None:
         info = os.lstat(folder)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
             raise
+    # The submission's folder hides what the sandbox mounted under /tmp: bind those again,
+    # read-only, so that what the stage imports lazily (torch's modules, the course's) is found.
+    kept = [(point, os.open(point, os.O_PATH | os.O_CLOEXEC)) for point in _mounts_under_tmp()]
     _ok(libc.mount(folder.encode(), b"/tmp", None, MS_BIND, None), "bind /tmp")
+    for point, fd in kept:
+        os.makedirs(point, mode=0o755, exist_ok=True)
+        _ok(libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, MS_BIND | MS_REC, None),
+            f"bind {point}")
+        _ok(libc.mount(b"none", point.encode(), None,
+                       MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None), f"read-only {point}")
+        os.close(fd)
     for which, value in limits:
         resource.setrlimit(int(which), (int(value), int(value)))
     with open("/proc/sys/kernel/cap_last_cap") as f:

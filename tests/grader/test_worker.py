@@ -63,6 +63,11 @@ torch.set_default_dtype(torch.float64)
 torch.tril = lambda *a, **k: torch.zeros(1)
 open("/tmp/polluted.txt", "w").write("x")
 open("polluted.py", "w").write("X = 1\\n")
+import gpt2course  # the course's package copy, bound read-only under the worker's /tmp
+try:
+    open(os.path.join(os.path.dirname(gpt2course.__file__), "polluted_course.py"), "w").write("X = 1\\n")
+except OSError:
+    pass
 if os.fork() == 0:
     os.setsid()
     time.sleep(1)
@@ -72,12 +77,15 @@ if os.fork() == 0:
 # ... and the first lines of the next submission's causal_mask cell: what it finds of that ...
 DETECT = '''\
 import os, sys, torch
+import gpt2course.training.mfu  # imported by nothing before: found in the package copy under /tmp
 _found = [what for what, there in [
     ("a module in sys.modules", "polluted" in sys.modules),
     ("the default dtype", torch.get_default_dtype() != torch.float32),
     ("a patched torch.tril", type(torch.tril).__name__ != "builtin_function_or_method"),
     ("a file in /tmp", os.path.exists("/tmp/polluted.txt") or os.path.exists("/tmp/late.txt")),
     ("a module in the working folder", os.path.exists("polluted.py")),
+    ("a module in the course's package", os.path.exists(os.path.join(os.path.dirname(gpt2course.__file__),
+                                                                     "polluted_course.py"))),
 ] if there]
 '''
 # ... and after the solution: the function fails, naming what was found, where any of it is left.
