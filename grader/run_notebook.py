@@ -237,10 +237,7 @@ def main(argv: list[str]) -> int:
     for line in commands:
         command = json.loads(line)
         if "run" in command:
-            error = _run_cell(shell, command["source"], timeout)
-            if error == "CellTimeout":
-                problems.append(f"code cell {command['run'] + 1} ran longer than {timeout} s and was interrupted")
-            emit({"ran": command["run"], "error": error})
+            _run_trusted(shell, command, timeout, problems, emit)
         elif "exercise" in command:
             read_fd, write_fd = os.pipe()
             sys.stdout.flush()
@@ -501,6 +498,14 @@ def _stage(shell, to_stage: int, from_stage: int, closing: list[int]) -> None:
         os._exit(0)
 
 
+def _run_trusted(shell, command: dict, timeout: int, problems: list, emit) -> None:
+    """A trusted cell (``{"run": index, "source": ...}``), in this process; a timeout is noted."""
+    error = _run_cell(shell, command["source"], timeout)
+    if error == "CellTimeout":
+        problems.append(f"code cell {command['run'] + 1} ran longer than {timeout} s and was interrupted")
+    emit({"ran": command["run"], "error": error})
+
+
 def _serve(shell, timeout: int, emit, commands) -> None:
     """Warm mode's main loop (see the module's docstring); never returns."""
     import shutil
@@ -511,10 +516,7 @@ def _serve(shell, timeout: int, emit, commands) -> None:
     for line in commands:
         command = json.loads(line)
         if "run" in command:
-            error = _run_cell(shell, command["source"], timeout)
-            if error == "CellTimeout":
-                problems.append(f"code cell {command['run'] + 1} ran longer than {timeout} s and was interrupted")
-            emit({"ran": command["run"], "error": error})
+            _run_trusted(shell, command, timeout, problems, emit)
         elif "stage" in command:
             index = int(command["stage"])
             to_r, to_w = os.pipe()
