@@ -531,6 +531,17 @@ def grade(path: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT, call_timeout
                             "instructor looks at it")
 
 
+def ungradable_verdict(name: str, max_score: float, reason: str) -> dict:
+    """The verdict (``--json``'s object) of a submission that could not be read, or of none at
+    all: 0, no cells, the reason."""
+    return {"notebook": name, "score": 0.0, "max_score": max_score, "cells": [], "errors": [f"ungradable: {reason}"]}
+
+
+def grader_failure(exc: BaseException) -> str:
+    """Why a submission earned 0 when grading it raised ``exc`` (a class's batch goes on)."""
+    return f"the grader could not grade this submission ({type(exc).__name__}: {str(exc)[:200]})"
+
+
 def failed_grade(name: str, source_nb, reason: str) -> Grade:
     """0 points on every test cell of ``source_nb``, with ``reason`` (cells graded by hand listed)."""
     cells = [CellResult(grade_id=grade_id(c) or "?", score=0.0, max_score=points(c), passed=False,

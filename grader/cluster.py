@@ -119,6 +119,7 @@ def grade_submission(data: bytes | None, salt: str, timeout: int, *, source: byt
 
     with _TORCH:  # grader.check's modules import torch: threads of one worker must not race to
         import torch  # noqa: F401
+    from . import check
     out = {"answers": {}, "worker": _this_worker(), "code": code_version()}
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         source_path = Path(tmp) / "source" / f"{assignment}.ipynb"
@@ -126,8 +127,8 @@ def grade_submission(data: bytes | None, salt: str, timeout: int, *, source: byt
         source_path.write_bytes(source)
         source_nb = read_notebook(source_path)
         if data is None:
-            out["verdict"] = {"notebook": f"{assignment}.ipynb", "score": 0.0, "max_score": max_points(source_nb),
-                              "cells": [], "errors": ["ungradable: no notebook was submitted"]}
+            out["verdict"] = check.ungradable_verdict(f"{assignment}.ipynb", max_points(source_nb),
+                                                      "no notebook was submitted")
             return out
         shown = name or f"{assignment}.ipynb"
         path = Path(tmp) / "submission" / Path(shown).name
@@ -138,8 +139,7 @@ def grade_submission(data: bytes | None, salt: str, timeout: int, *, source: byt
                               hide=[source_path.parent, *map(Path, hide)])
             out["verdict"], out["answers"] = grade.to_json(), grade.answers
         except UngradableNotebook as exc:
-            out["verdict"] = {"notebook": path.name, "score": 0.0, "max_score": max_points(source_nb),
-                              "cells": [], "errors": [f"ungradable: {exc}"]}
+            out["verdict"] = check.ungradable_verdict(path.name, max_points(source_nb), str(exc))
         except Exception as exc:  # noqa: BLE001 - recorded as this submission's verdict
             out["verdict"] = _failed(assignment, source_nb, exc)
         # Messages that name the file name it as the coordinator knows it.
@@ -152,8 +152,7 @@ def grade_submission(data: bytes | None, salt: str, timeout: int, *, source: byt
 
 def _failed(assignment: str, source_nb, exc: BaseException) -> dict:
     from . import check
-    reason = f"the grader could not grade this submission ({type(exc).__name__}: {str(exc)[:200]})"
-    return check.failed_grade(f"{assignment}.ipynb", source_nb, reason).to_json()
+    return check.failed_grade(f"{assignment}.ipynb", source_nb, check.grader_failure(exc)).to_json()
 
 
 def store_worker(verdicts: Path, student: str, worker: str) -> None:

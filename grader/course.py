@@ -257,16 +257,14 @@ def _grade_student(root: Path, assignment: str, student: str, timeout: int, work
     answers: dict[str, str] = {}
     max_score = max_points(read_notebook(source))
     if path is None:
-        result = {"notebook": f"{assignment}.ipynb", "score": 0.0, "max_score": max_score, "cells": [],
-                  "errors": ["ungradable: no notebook was submitted"]}
+        result = check.ungradable_verdict(f"{assignment}.ipynb", max_score, "no notebook was submitted")
     else:
         try:
             grade = (worker.check if worker is not None else check.grade)(
                 path, source=source, salt=_salt(root, student, assignment), hide=[root], timeout=timeout)
             result, answers = grade.to_json(), grade.answers
         except UngradableNotebook as exc:
-            result = {"notebook": path.name, "score": 0.0, "max_score": max_score, "cells": [],
-                      "errors": [f"ungradable: {exc}"]}
+            result = check.ungradable_verdict(path.name, max_score, str(exc))
     return record_verdict(root, assignment, student, result, answers)
 
 
@@ -299,8 +297,7 @@ def _grade_student_or_zero(root: Path, assignment: str, student: str, timeout: i
         return _grade_student(root, assignment, student, timeout, worker)
     except Exception as exc:  # noqa: BLE001 - recorded as this submission's verdict
         source = read_notebook(root / "source" / assignment / f"{assignment}.ipynb")
-        reason = f"the grader could not grade this submission ({type(exc).__name__}: {str(exc)[:200]})"
-        result = check.failed_grade(f"{assignment}.ipynb", source, reason).to_json()
+        result = check.failed_grade(f"{assignment}.ipynb", source, check.grader_failure(exc)).to_json()
         result["student"] = student
         verdicts = _state(root) / "verdicts" / assignment
         verdicts.mkdir(parents=True, exist_ok=True)
