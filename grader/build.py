@@ -44,7 +44,7 @@ def release(dest: Path) -> list[Path]:
         (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course)))
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
         proc = subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force", "--no-db"],
+            [sys.executable, "-m", "grader.run_nbgrader", "generate_assignment", ASSIGNMENT, "--force", "--no-db"],
             cwd=course, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit("nbgrader generate_assignment failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])

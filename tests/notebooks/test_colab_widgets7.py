@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import NOTEBOOK_NAMES, REPO, SOLUTIONS, Client
+from conftest import NOTEBOOK_NAMES, REPO, SOLUTIONS, WIDGET_NOTEBOOKS, Client
 
 OVERLAY = Path(os.environ.get("GPT2COURSE_WIDGETS7", Path(sys.prefix) / "colab-widgets7"))
 PINS = REPO / "tests" / "notebooks" / "colab_widgets7.txt"
@@ -147,17 +147,7 @@ def sha(png_b64: str) -> str:
     return hashlib.sha256(base64.b64decode(png_b64)).hexdigest()
 
 
-# `make test` runs the notebooks that build ipywidgets (the token explorer, the attention
-# explorers, the sampling widget) under 7.7.1; the others, which tests/notebooks/
-# test_notebooks_execute.py runs too, only in the slow tier.
-WIDGET_BUILDERS = re.compile(r"token_explorer|attention_explorer|sampling_widget")
-
-
-def _uses_widgets(name: str) -> bool:
-    return bool(WIDGET_BUILDERS.search((SOLUTIONS / name).read_text()))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if _uses_widgets(n) else pytest.mark.slow)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in WIDGET_NOTEBOOKS else pytest.mark.slow)
                                   for n in NOTEBOOK_NAMES])
 def test_solution_notebook_runs_with_ipywidgets_7_7_1(name, overlay, tmp_path):
     nb, n_cells, probe, shown_after = run_under_widgets7(name, overlay, tmp_path)
