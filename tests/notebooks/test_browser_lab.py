@@ -1,11 +1,17 @@
 """The attention explorer in a real browser: JupyterLab (this checkout's .venv, ipywidgets 8) on
-127.0.0.1 with a token, Debian's Chromium driven by Playwright. The test opens notebook 04 (the
-solutions' copy, in a temporary root folder: the explorer over the four hand-made heads of the
-finished CausalSelfAttention), runs all cells from the Run menu, drags the explorer's head slider
-from head 0 to head 1 and checks that the heatmap was redrawn.
+127.0.0.1 with a token, Debian's Chromium driven by Playwright. The test opens a solution
+notebook (in a temporary root folder), runs all cells from the Run menu, drags one slider of the
+last attention explorer to another value and checks that the heatmap was redrawn:
+
+- notebook 04 (`make test`): the explorer over the four hand-made heads of the finished
+  CausalSelfAttention; the head slider goes from head 0 to head 1;
+- notebook 07 (slow tier): the explorer over every layer and head of a trained model (offline,
+  the small model shipped in data/trained/); the layer slider goes from the layer it starts at
+  (the strongest induction head's) to the other end.
 
 Screenshots go to the test's tmp folder (``screenshots/``) and, when GPT2COURSE_SCREENSHOTS=DIR
-is set, to DIR as well; docs/images/attention_explorer.png is ``explorer_head1.png`` of a run.
+is set, to DIR as well; docs/images/attention_explorer.png is ``explorer_head1.png`` of a run of
+notebook 04.
 
 Needs /usr/bin/chromium (``make system-deps`` installs it as root with apt-get; never
 ``playwright install``) and the playwright package (dev extras). Without them the test fails;
@@ -41,7 +47,10 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path(os.environ.get("GPT2COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-NOTEBOOK = "04_multi_head_attention.ipynb"
+# (notebook, the slider dragged, its largest value, a tier mark): 04 in `make test`, 07 (about a
+# minute: it loads and explores a trained model) in the slow tier.
+CASES = [pytest.param("04_multi_head_attention.ipynb", "head", 3, id="04-head"),
+         pytest.param("07_gpt2_model.ipynb", "layer", 1, id="07-layer", marks=pytest.mark.slow)]
 
 
 def require_browser():
@@ -97,11 +106,11 @@ def stop(proc: subprocess.Popen, url: str, token: str) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, notebook):
     require_browser()
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(SOLUTIONS / NOTEBOOK, root / NOTEBOOK)
+    shutil.copy(SOLUTIONS / notebook, root / notebook)
     jupyter = tmp_path / "jupyter"  # config, data and settings of this server only
     (jupyter / "config" / "labconfig").mkdir(parents=True)
     # No "get Jupyter news?" pop-up over the notebook (nothing is fetched either way).
@@ -170,7 +179,8 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
+@pytest.mark.parametrize("notebook, slider, largest", CASES)
+def test_explorer_slider_redraws_the_heatmap_in_chromium(lab, tmp_path, notebook, slider, largest):
     from playwright.sync_api import expect, sync_playwright
 
     shots = tmp_path / "screenshots"
@@ -189,7 +199,7 @@ def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
+                page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
                 page.wait_for_selector(".jp-Notebook", timeout=90_000)
                 wait_for_kernel(lab)
                 page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
@@ -209,17 +219,18 @@ def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
                             raise
                         warnings.warn("Run All ran nothing; asked again (kernel start race)")
 
-                # The explorer: a VBox with a visible "head" slider (the layer slider is hidden).
-                head = page.locator(".widget-hslider").filter(
-                    has=page.locator("label.widget-label", has_text="head"))
-                expect(head).to_be_visible(timeout=180_000)
-                explorer = page.locator(".widget-vbox").filter(has=head).last
+                # The explorer: a VBox with a visible slider labelled `slider` (in 04 the layer
+                # slider is hidden: one layer).
+                control = page.locator(".widget-hslider").filter(
+                    has=page.locator("label.widget-label", has_text=slider)).last
+                expect(control).to_be_visible(timeout=180_000)
+                explorer = page.locator(".widget-vbox").filter(has=control).last
                 heatmap = explorer.locator(".widget-output img")
                 expect(heatmap).to_be_visible(timeout=60_000)
-                readout = head.locator(".widget-readout")
-                expect(readout).to_have_text("0")
-                handle = head.locator(".noUi-handle")
-                assert handle.get_attribute("aria-valuemax") == "3.0", "four hand-made heads"
+                readout = control.locator(".widget-readout")
+                handle = control.locator(".noUi-handle")
+                assert handle.get_attribute("aria-valuemax") == f"{largest:.1f}", (
+                    f"{notebook}: the {slider} slider should end at {largest}")
                 # Let every cell finish first: outputs still arriving can re-lay out the notebook
                 # (JupyterLab re-estimates cell heights and scrolls), which would move the
                 # handle between measuring it and pressing the mouse.
@@ -229,33 +240,36 @@ def test_head_slider_redraws_the_heatmap_in_chromium(lab, tmp_path):
                                        timeout=90_000)
                 explorer.scroll_into_view_if_needed()
                 page.wait_for_timeout(300)
+                start = int(readout.inner_text())
+                target = 1 if start == 0 else 0
                 src_before = heatmap.get_attribute("src")
-                shot_before = save("explorer_head0.png", explorer.screenshot())
+                shot_before = save(f"explorer_{slider}{start}.png", explorer.screenshot())
 
-                # Drag the handle a third of the way along the track: head 1 of 0..3. hover()
-                # waits until the handle is still and is what the pointer would hit; if the
-                # drag is lost anyway (the page moved under it), measure again and repeat.
+                # Drag the handle to another value: from 0 to 1 (a third of the way along 04's
+                # head track), from anything else to 0 (the left end). hover() waits until the
+                # handle is still and is what the pointer would hit; if the drag is lost anyway
+                # (the page moved under it), measure again and repeat.
                 for attempt in range(3):
                     handle.hover()
-                    track = head.locator(".noUi-target").bounding_box()
+                    track = control.locator(".noUi-target").bounding_box()
                     knob = handle.bounding_box()
                     page.mouse.down()
-                    page.mouse.move(track["x"] + track["width"] / 3, knob["y"] + knob["height"] / 2,
+                    page.mouse.move(track["x"] + track["width"] * target / largest, knob["y"] + knob["height"] / 2,
                                     steps=8)
                     page.mouse.up()
                     try:
-                        expect(readout).to_have_text("1", timeout=10_000)
+                        expect(readout).to_have_text(str(target), timeout=10_000)
                         break
                     except AssertionError:
                         if attempt == 2:
                             raise  # the handler below saves failure.png
-                        # From wherever it is now, the same drag still ends on head 1.
-                        warnings.warn(f"drag {attempt + 1} left the head slider at "
+                        # From wherever it is now, the same drag still ends on the target.
+                        warnings.warn(f"drag {attempt + 1} left the {slider} slider at "
                                       f"{readout.inner_text()!r}; measuring again")
                 expect(heatmap).not_to_have_attribute("src", src_before, timeout=60_000)
                 page.wait_for_timeout(300)  # let the new image paint before the screenshot
                 src_after = heatmap.get_attribute("src")
-                shot_after = save("explorer_head1.png", explorer.screenshot())
+                shot_after = save(f"explorer_{slider}{target}.png", explorer.screenshot())
                 save("lab.png", page.screenshot())
             except Exception:
                 save("failure.png", page.screenshot())
