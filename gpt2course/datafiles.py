@@ -18,8 +18,10 @@ CHECKSUMS = {
     "tinyshakespeare.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
     "gpt2/encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
     "gpt2/vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-    "trained/shakespeare_bytes_2x128.safetensors":
-        "79a7ca7ea2e18997e8c7a850a4b0c2bfaedcc0586febdd5a7d4123e8f9a30c4d",
+    "trained/shakespeare_doubled_2x128.safetensors":
+        "aa044611512ad09e670579b7b71ec62790e9a22bff566d59086c7074e099dafd",
+    "trained/shakespeare_doubled_2x128.heads.csv":
+        "46cffe3af75d1fcb649488959fa14b82599874c88de0b8d275ade73c731a40e1",
 }
 
 DATA_ENV = "GPT2COURSE_DATA"
