@@ -155,7 +155,6 @@ def watch_run(run: str, out: str, poll_seconds: float = 15.0) -> None:
 
     from safetensors import safe_open
 
-    from .reference import GPT, GPTConfig
     from .training.checkpoints import checkpoint_file
 
     fields = ["step", "previous_layer", "previous_head", "previous_score", "induction_layer",
@@ -175,15 +174,12 @@ def watch_run(run: str, out: str, poll_seconds: float = 15.0) -> None:
             try:
                 with safe_open(str(path), framework="pt") as f:
                     meta = dict(f.metadata() or {})
-                    state = {k[len("model."):]: f.get_tensor(k).float() for k in f.keys() if k.startswith("model.")}
+                    state = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}
             except Exception:  # noqa: BLE001 - caught while it was being written: read it again
                 time.sleep(1)
                 continue
             seen = stamp
-            model = GPT(GPTConfig(**json.loads(meta["gpt_config"])))
-            state["lm_head.weight"] = state["transformer.wte.weight"]
-            model.load_state_dict(state)
-            m = head_summary(model)
+            m = head_summary(_tied_model(meta["gpt_config"], state))
             with open(out, "a", newline="") as f:
                 csv.writer(f).writerow([meta["step"], *m["previous"][:2], f"{m['previous'][2]:.4f}",
                                         *m["induction"][:2], f"{m['induction'][2]:.4f}",
@@ -215,24 +211,29 @@ def doubled_text(text: str, fraction: float = 0.5, min_chars: int = 60, seed: in
     return "".join(out)
 
 
+def _tied_model(gpt_config: str, state: dict):
+    """A course GPT of ``gpt_config`` (JSON) with the float32 weights of ``state``, whose output
+    layer shares the token embedding (files store it once), in eval mode."""
+    from .reference import GPT, GPTConfig
+
+    model = GPT(GPTConfig(**json.loads(gpt_config)))
+    state = {key: value.float() for key, value in state.items()}
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 def load_trained_model(path=None):
     """The small GPT shipped in ``data/trained/`` (checked by SHA-256), in eval mode, on the CPU,
     and the run's record (a dict: the command, the config, steps, final losses; from the file's
     metadata)."""
     from safetensors import safe_open
 
-    from .reference import GPT, GPTConfig
-
     path = verified_path(TRAINED_MODEL) if path is None else path
     with safe_open(str(path), framework="pt") as f:
         metadata = dict(f.metadata() or {})
         state = {key: f.get_tensor(key) for key in f.keys()}
-    config = GPTConfig(**json.loads(metadata["gpt_config"]))
-    model = GPT(config)
-    state = {key: value.float() for key, value in state.items()}
-    state["lm_head.weight"] = state["transformer.wte.weight"]
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    model = _tied_model(metadata["gpt_config"], state)
     record = {key: json.loads(value) if key in ("gpt_config", "train_config") else value
               for key, value in metadata.items()}
     return model, record
