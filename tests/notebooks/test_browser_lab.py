@@ -5,9 +5,10 @@ last attention explorer to another value and checks that the heatmap was redrawn
 
 - notebook 04 (`make test`): the explorer over the four hand-made heads of the finished
   CausalSelfAttention; the head slider goes from head 0 to head 1;
-- notebook 07 (slow tier): the explorer over every layer and head of a trained model (offline,
-  the small model shipped in data/trained/); the layer slider goes from the layer it starts at
-  (the strongest induction head's) to the other end.
+- notebooks 07 and 10 (slow tier): the explorer over every layer and head of a trained model
+  (07 offline: the small model shipped in data/trained/; 10: the model the notebook just
+  trained, in fast mode); the layer slider goes from the layer it starts at (the strongest
+  induction head's) to another.
 
 Screenshots go to the test's tmp folder (``screenshots/``) and, when GPT2COURSE_SCREENSHOTS=DIR
 is set, to DIR as well; docs/images/attention_explorer.png is ``explorer_head1.png`` of a run of
@@ -47,10 +48,12 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path(os.environ.get("GPT2COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-# (notebook, the slider dragged, its largest value, a tier mark): 04 in `make test`, 07 (about a
-# minute: it loads and explores a trained model) in the slow tier.
+# (notebook, the slider dragged, its largest value or None for "whatever the model has, at least
+# 1"): 04 in `make test`; 07 and 10 (each about a minute: they load or train a model first) in the
+# slow tier.
 CASES = [pytest.param("04_multi_head_attention.ipynb", "head", 3, id="04-head"),
-         pytest.param("07_gpt2_model.ipynb", "layer", 1, id="07-layer", marks=pytest.mark.slow)]
+         pytest.param("07_gpt2_model.ipynb", "layer", 1, id="07-layer", marks=pytest.mark.slow),
+         pytest.param("10_full_training_run.ipynb", "layer", None, id="10-layer", marks=pytest.mark.slow)]
 
 
 def require_browser():
@@ -229,6 +232,9 @@ def test_explorer_slider_redraws_the_heatmap_in_chromium(lab, tmp_path, notebook
                 expect(heatmap).to_be_visible(timeout=60_000)
                 readout = control.locator(".widget-readout")
                 handle = control.locator(".noUi-handle")
+                if largest is None:
+                    largest = round(float(handle.get_attribute("aria-valuemax")))
+                    assert largest >= 1, f"{notebook}: the {slider} slider has one value only"
                 assert handle.get_attribute("aria-valuemax") == f"{largest:.1f}", (
                     f"{notebook}: the {slider} slider should end at {largest}")
                 # Let every cell finish first: outputs still arriving can re-lay out the notebook
