@@ -290,14 +290,13 @@ def export_trained_model(run: str, out: str, command: str, hardware: str, dtype:
 
 def main(argv=None) -> int:
     import argparse
-    from pathlib import Path
 
     parser = argparse.ArgumentParser(
         prog="python -m gpt2course.heads",
         description="Make the small trained model shipped in data/trained/ (its README.md has the "
                     "commands): 'doubled-text' writes the text it was trained on, 'watch' measures "
                     "its heads while it trains, 'export' writes a training run's model for shipping.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="action", required=True)
     doubled = sub.add_parser(
         "doubled-text", help="write Tiny Shakespeare with some passages written twice in a row",
         description="Write Tiny Shakespeare (or --text) cut at line ends into passages of at least "
@@ -331,7 +330,16 @@ def main(argv=None) -> int:
     export.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
                         help="the stored weights' dtype (default float16)")
     args = parser.parse_args(argv)
-    if args.command == "doubled-text":
+    try:
+        return _run(args)
+    except (OSError, ValueError, KeyError) as exc:   # a missing file, a bad value: one line, status 2
+        parser.exit(2, f"python -m gpt2course.heads {args.action}: {exc}\n")
+
+
+def _run(args) -> int:
+    from pathlib import Path
+
+    if args.action == "doubled-text":
         import hashlib
 
         from .data import load_shakespeare
@@ -341,7 +349,7 @@ def main(argv=None) -> int:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         print(f"{args.out}: {len(text):,} characters ({len(source):,} before), sha256 {digest}")
         return 0
-    if args.command == "watch":
+    if args.action == "watch":
         watch_run(args.run, args.out, args.poll)
         return 0
     for key, value in export_trained_model(args.run, args.out, args.command, args.hardware,

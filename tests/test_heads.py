@@ -217,3 +217,21 @@ def test_doubled_text_doubles_whole_passages_and_nothing_else():
     assert heads.doubled_text("a short tail", fraction=1.0) == "a short tail"   # a last, short rest: once
     with pytest.raises(ValueError, match="fraction"):
         heads.doubled_text(text, fraction=1.5)
+
+
+def test_command_line_writes_the_doubled_text_and_refuses_in_one_line(tmp_path, capsys):
+    source = tmp_path / "play.txt"
+    source.write_text("".join(f"line {i} of the play\n" for i in range(50)))
+    out = tmp_path / "doubled.txt"
+    assert heads.main(["doubled-text", str(out), "--text", str(source), "--fraction", "1", "--min-chars", "30"]) == 0
+    assert out.read_text() == heads.doubled_text(source.read_text(), 1.0, 30)
+    assert "sha256" in capsys.readouterr().out
+    for argv, words in ((["doubled-text", str(out), "--fraction", "2"], "fraction must be between 0 and 1"),
+                        (["doubled-text", str(out), "--text", str(tmp_path / "none.txt")], "none.txt"),
+                        (["export", str(tmp_path / "no-run"), str(tmp_path / "m.safetensors"),
+                          "--command", "python -m gpt2course train", "--hardware", "here"], "no-run")):
+        with pytest.raises(SystemExit) as stop:
+            heads.main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"python -m gpt2course.heads {argv[0]}: ") and words in err[0], err
