@@ -153,38 +153,33 @@ def watch_run(run: str, out: str, poll_seconds: float = 15.0) -> None:
     import time
     from pathlib import Path
 
-    from safetensors import safe_open
+    from .training.checkpoints import checkpoint_file, load_model, read_config
 
-    from .training.checkpoints import checkpoint_file
-
-    fields = ["step", "previous_layer", "previous_head", "previous_score", "induction_layer",
-              "induction_head", "induction_score", "loss_first", "loss_second"]
     if not Path(out).exists():
         with open(out, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+            csv.writer(f).writerow(["step", "previous_layer", "previous_head", "previous_score", "induction_layer",
+                                    "induction_head", "induction_score", "loss_first", "loss_second"])
     seen = None
     while True:
         try:
-            path = checkpoint_file(run)
-            stamp = os.stat(path).st_mtime_ns
-        except (OSError, SystemExit, ValueError):
+            stamp = os.stat(checkpoint_file(run)).st_mtime_ns
+        except OSError:   # no checkpoint yet
             time.sleep(poll_seconds)
             continue
         if stamp != seen:
             try:
-                with safe_open(str(path), framework="pt") as f:
-                    meta = dict(f.metadata() or {})
-                    state = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}
+                config, _, step = read_config(run)
+                model, _ = load_model(run)
             except Exception:  # noqa: BLE001 - caught while it was being written: read it again
                 time.sleep(1)
                 continue
             seen = stamp
-            m = head_summary(_tied_model(meta["gpt_config"], state))
+            m = head_summary(model)
             with open(out, "a", newline="") as f:
-                csv.writer(f).writerow([meta["step"], *m["previous"][:2], f"{m['previous'][2]:.4f}",
+                csv.writer(f).writerow([step, *m["previous"][:2], f"{m['previous'][2]:.4f}",
                                         *m["induction"][:2], f"{m['induction'][2]:.4f}",
                                         f"{m['loss_first']:.4f}", f"{m['loss_second']:.4f}"])
-            if int(meta["step"]) >= json.loads(meta["train_config"])["max_steps"]:
+            if step >= config.max_steps:
                 return
         time.sleep(poll_seconds)
 
@@ -211,29 +206,22 @@ def doubled_text(text: str, fraction: float = 0.5, min_chars: int = 60, seed: in
     return "".join(out)
 
 
-def _tied_model(gpt_config: str, state: dict):
-    """A course GPT of ``gpt_config`` (JSON) with the float32 weights of ``state``, whose output
-    layer shares the token embedding (files store it once), in eval mode."""
-    from .reference import GPT, GPTConfig
-
-    model = GPT(GPTConfig(**json.loads(gpt_config)))
-    state = {key: value.float() for key, value in state.items()}
-    state["lm_head.weight"] = state["transformer.wte.weight"]
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
 def load_trained_model(path=None):
     """The small GPT shipped in ``data/trained/`` (checked by SHA-256), in eval mode, on the CPU,
     and the run's record (a dict: the command, the config, steps, final losses; from the file's
     metadata)."""
     from safetensors import safe_open
 
+    from .reference import GPT, GPTConfig
+
     path = verified_path(TRAINED_MODEL) if path is None else path
     with safe_open(str(path), framework="pt") as f:
         metadata = dict(f.metadata() or {})
-        state = {key: f.get_tensor(key) for key in f.keys()}
-    model = _tied_model(metadata["gpt_config"], state)
+        state = {key: f.get_tensor(key).float() for key in f.keys()}
+    state["lm_head.weight"] = state["transformer.wte.weight"]   # the file stores the tied matrix once
+    model = GPT(GPTConfig(**json.loads(metadata["gpt_config"])))
+    model.load_state_dict(state, strict=True)
+    model.eval()
     record = {key: json.loads(value) if key in ("gpt_config", "train_config") else value
               for key, value in metadata.items()}
     return model, record
